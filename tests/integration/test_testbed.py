@@ -1,0 +1,119 @@
+"""The test bed itself: real registries that behave like ttl.sh and Docker Hub, and the published stand-ins."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import uuid
+
+import docker
+import pytest
+
+from tests.testbed.services import TestbedError, push_image
+from tests.testbed.standins import BASE_TAGS, PE_VERSIONS, PROVIDER_VERSIONS, package_version
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def tiny_image(docker_engine):
+    """A one-file scratch image, removed afterwards (unique name: the engine is shared)."""
+    client = docker_engine.client
+    name = "edgeforge-test-testbed-%s" % uuid.uuid4().hex[:8]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, data in (("Dockerfile", b"FROM scratch\nCOPY hello /hello\n"), ("hello", name.encode())):
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    image, _logs = client.images.build(fileobj=buf, custom_context=True, tag=name + ":1", rm=True)
+    yield name + ":1", image
+    for tag in list(client.images.get(image.id).tags):
+        client.images.remove(tag, noprune=False)
+
+
+def _tag(client, local, registry, repo):
+    ref = "%s/%s:1" % (registry.host, repo)
+    client.images.get(local).tag("%s/%s" % (registry.host, repo), "1")
+    return ref
+
+
+def test_anonymous_registry_accepts_a_push(docker_engine, registry, tiny_image):
+    client = docker_engine.client
+    ref = _tag(client, tiny_image[0], registry, "edgeforge-test/anon")
+    digest = push_image(client, ref)
+    assert digest.startswith("sha256:")
+    assert registry.tags("edgeforge-test/anon") == ["1"]
+    status, headers, _body = registry.api("/v2/edgeforge-test/anon/manifests/1", method="HEAD")
+    assert status == 200
+    assert headers.get("Docker-Content-Digest") == digest
+
+
+def test_auth_registry_requires_credentials_on_the_api(auth_registry):
+    assert auth_registry.api("/v2/", auth=False)[0] == 401
+    assert auth_registry.api("/v2/", auth=(auth_registry.username, "not-" + auth_registry.password))[0] == 401
+    assert auth_registry.api("/v2/", auth=("nobody", auth_registry.password))[0] == 401
+    assert auth_registry.api("/v2/")[0] == 200
+
+
+def test_auth_registry_rejects_anonymous_push(docker_engine, auth_registry, tiny_image):
+    client = docker_engine.client
+    ref = _tag(client, tiny_image[0], auth_registry, "edgeforge-test/anon-push")
+    with pytest.raises(TestbedError, match="(?i)unauthorized|authentication required|no basic auth"):
+        push_image(client, ref)
+    assert auth_registry.tags("edgeforge-test/anon-push") == []
+
+
+def test_auth_registry_rejects_a_wrong_password(docker_engine, auth_registry, tiny_image):
+    client = docker_engine.client
+    with pytest.raises(docker.errors.APIError, match="(?i)401|unauthorized"):
+        client.login(username=auth_registry.username, password="wrong-" + auth_registry.password,
+                     registry=auth_registry.url, reauth=True)
+    ref = _tag(client, tiny_image[0], auth_registry, "edgeforge-test/wrong-password")
+    with pytest.raises(TestbedError, match="(?i)unauthorized|authentication required"):
+        push_image(client, ref, auth_config={"username": auth_registry.username, "password": "wrong"})
+    assert auth_registry.tags("edgeforge-test/wrong-password") == []
+
+
+def test_auth_registry_accepts_the_right_password(docker_engine, auth_registry, tiny_image):
+    client = docker_engine.client
+    answer = client.login(username=auth_registry.username, password=auth_registry.password,
+                          registry=auth_registry.url, reauth=True)
+    assert answer.get("Status") == "Login Succeeded"
+    ref = _tag(client, tiny_image[0], auth_registry, "edgeforge-test/authed")
+    assert push_image(client, ref, auth_config=auth_registry.auth_config).startswith("sha256:")
+    assert auth_registry.tags("edgeforge-test/authed") == ["1"]
+
+
+def test_standin_images_are_published_under_the_default_paths(standin_images, registry):
+    pub = "palette-images"
+    for repo, tag in BASE_TAGS:
+        expected = tag.format(arch="amd64", kairos="v4.0.4")
+        assert expected in registry.tags("%s/edge/%s" % (pub, repo))
+    for dist, version in PROVIDER_VERSIONS.items():
+        assert version in registry.tags("%s/edge/kairos-io/provider-%s" % (pub, dist))
+    assert set(PE_VERSIONS) <= set(registry.tags("%s/edge/stylus-framework-linux-amd64" % pub))
+    assert "v4.9.21" in PE_VERSIONS and "v4.4.12" in PE_VERSIONS
+    assert "k8s-k3s-1.27.2-k3s1" in registry.tags("%s/edge/luet-repo-amd" % pub)
+    assert standin_images.config_overrides["spectro_pub_repo"] == "%s/%s" % (registry.host, pub)
+    assert standin_images.base_image == ("%s/%s/edge/kairos-ubuntu:22.04-core-amd64-generic-v4.0.4"
+                                         % (registry.host, pub))
+
+
+def test_payload_on_demand(standin_images, registry):
+    ref = standin_images.ensure_payload("rke2", "1.30.4")
+    assert ref.endswith("/palette-images/edge/luet-repo-amd:k8s-rke2-%s" % package_version("rke2", "1.30.4"))
+    assert "k8s-rke2-1.30.4-rke2r1" in registry.tags("palette-images/edge/luet-repo-amd")
+
+
+def test_base_standin_content(docker_engine, standin_images):
+    """The base holds what the ISO and disk builders rely on: kernel, live initrd, Kairos metadata, boot unit."""
+    script = ("test -s /boot/vmlinuz && test -s /boot/initrd && grep -q KAIROS_VERSION /etc/kairos-release"
+              " && grep -q live:CDLABEL /etc/cos/bootargs.cfg"
+              " && test -L /etc/systemd/system/multi-user.target.wants/edgeforge-boot-ok.service"
+              " && lsinitrd /boot/initrd | grep -q dmsquash-live && lsinitrd /boot/initrd | grep -q sr_mod"
+              " && echo content-ok")
+    out = docker_engine.client.containers.run(standin_images.base_image_tag, ["sh", "-c", script], remove=True,
+                                              network_disabled=True)
+    assert b"content-ok" in out
