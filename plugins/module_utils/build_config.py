@@ -708,6 +708,12 @@ class BuildConfig:
         """The configuration as ``.arg`` text (valid for CanvOS and for read_arg_file)."""
         return _arg_file.render_arg_text(self.arg_values(mask=mask), header=ARG_HEADER)
 
+    def write_arg(self, path, mode=None):
+        """Write ``arg_text()`` to ``path`` atomically (default mode: ``arg_file_mode``); return the text."""
+        text = self.arg_text()
+        atomic_write(path, text, mode=self.arg_file_mode if mode is None else mode)
+        return text
+
     @property
     def arg_file_mode(self):
         """0600 when a proxy URL carries credentials, else 0644."""
@@ -803,6 +809,4 @@ def write_arg_file(path, config):
     """
     if not isinstance(config, BuildConfig):
         config = BuildConfig.from_options(config)
-    text = config.arg_text()
-    atomic_write(path, text, mode=config.arg_file_mode)
-    return text
+    return config.write_arg(path)

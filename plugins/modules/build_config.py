@@ -1,0 +1,352 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: edgeforge.artifacts contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: build_config
+short_description: Validate a Palette Edge build configuration and return its build plan
+version_added: 0.1.0
+description:
+  - Takes the CanvOS C(.arg) parameters (as lower-case options, from a CanvOS C(.arg) file, or both), applies the
+    CanvOS defaults, validates every value before any work starts and returns the normalised configuration with the
+    build plan derived from it - one provider image reference per Kubernetes version, the base image, the upstream
+    image sources, the installer image, the ISO path and the BYOOS pack values.
+  - A bad value fails with one message naming the option, the value and what is allowed. Where CanvOS silently
+    builds nothing or ignores a typo (empty C(K8S_DISTRIBUTION), a missing C(CLUSTERCONFIG) file), this module refuses.
+  - Optionally writes the configuration as a CanvOS C(.arg) file (O(dest)), so a configuration moves either way
+    between this collection and CanvOS.
+  - Proxy URLs may carry credentials. They are not C(no_log) options (the URL itself is useful in logs), but the
+    password part is masked as C(********) in every returned value, in the diff and in the logged invocation.
+    The returned RV(config) therefore holds masked proxy URLs; pass the real proxy variables to later steps.
+author:
+  - edgeforge.artifacts contributors
+extends_documentation_fragment:
+  - edgeforge.artifacts.build_config
+options:
+  arg_file:
+    description:
+      - CanvOS C(.arg) file to read (dotenv with C($VAR) expansion of earlier keys; keys in any case).
+      - Options given to the module win over the file. Relative paths inside the file are relative to its directory.
+      - Keys this collection does not use (for example C(IS_UKI)) are reported in a warning.
+    type: path
+  dest:
+    description:
+      - Write the resulting configuration as a CanvOS C(.arg) file at this path (atomically; mode 0600 when a proxy
+        URL carries credentials, else 0644).
+      - The task reports a change only when the file content (or its mode) changes.
+    type: path
+attributes:
+  check_mode:
+    support: full
+    details: In check mode O(dest) is not written; the result tells whether it would change.
+  diff_mode:
+    support: full
+    details: The diff of O(dest), with proxy passwords masked.
+notes:
+  - The versions table shipped with the collection has the same shape as CanvOS C(k8s_version.json); replace it with
+    O(k8s_versions_file).
+  - The role M(edgeforge.artifacts.build_config) calls this module with every flat variable and sets the fact
+    C(build_config_plan) that the other roles read.
+seealso:
+  - module: edgeforge.artifacts.palette_agent_version
+"""
+
+EXAMPLES = r"""
+- name: Plan the basic flow of the public guide (k3s 1.27.2, tag palette-learn)
+  edgeforge.artifacts.build_config:
+    custom_tag: palette-learn
+    k8s_version: 1.27.2
+    pe_version: v4.4.12
+  register: plan
+
+- name: Read an existing CanvOS .arg file, override the registry
+  edgeforge.artifacts.build_config:
+    arg_file: /opt/CanvOS/.arg
+    image_registry: docker.io/myuser
+
+- name: Build matrix of two kubeadm versions on Ubuntu 24.04, for an AWS AMI
+  edgeforge.artifacts.build_config:
+    os_version: "24.04"
+    k8s_distribution: kubeadm
+    k8s_version: [1.32.3, 1.33.5]
+    region: us-east-1
+    s3_bucket: my-edge-images
+
+- name: Write a CanvOS .arg from the configuration (for a CanvOS checkout)
+  edgeforge.artifacts.build_config:
+    custom_tag: palette-learn
+    k8s_version: 1.27.2
+    dest: /opt/CanvOS/.arg
+"""
+
+RETURN = r"""
+config:
+  description:
+    - The normalised configuration - every option with defaults applied, derived values resolved, file paths made
+      absolute. RV(config.k8s_versions) is the build matrix. Proxy passwords are masked.
+    - Other modules of the collection take this dict as their C(config) option.
+  returned: always
+  type: dict
+  sample:
+    custom_tag: palette-learn
+    image_registry: ttl.sh
+    os_distribution: ubuntu
+    image_repo: ubuntu
+    os_version: "22.04"
+    k8s_distribution: k3s
+    k8s_version: ["1.27.2"]
+    k8s_versions: ["1.27.2"]
+    arch: amd64
+    iso_name: palette-edge-installer
+    base_image: us-docker.pkg.dev/palette-images/edge/kairos-ubuntu:22.04-core-amd64-generic-v4.0.4
+    pe_version: v4.4.12
+    kairos_version: v4.0.4
+    spectro_pub_repo: us-docker.pkg.dev/palette-images
+    spectro_luet_repo: us-docker.pkg.dev/palette-images/edge
+    fips_enabled: false
+    update_kernel: false
+    http_proxy: http://user:********@proxy.example.com:3128
+    https_proxy: ""
+    no_proxy: ""
+    proxy_cert_paths: []
+    clusterconfig: ""
+    edge_custom_config: ""
+    cis_hardening: false
+    disable_selinux: true
+    force_interactive_install: false
+    debug: false
+    region: ""
+    s3_bucket: ""
+    s3_key: ""
+    ami_name: ""
+    k8s_versions_file: ""
+    provider_source_image: us-docker.pkg.dev/palette-images/edge/kairos-io/provider-k3s:v4.9.4
+    stylus_framework_image: us-docker.pkg.dev/palette-images/edge/stylus-framework-linux-amd64:v4.4.12
+    k8s_payload_image: us-docker.pkg.dev/palette-images/edge/luet-repo-amd:k8s-k3s-{k8s_version}-k3s1
+provider_images:
+  description: Full provider image references, one per Kubernetes version of the build matrix.
+  returned: always
+  type: list
+  elements: str
+  sample: ["ttl.sh/ubuntu:k3s-1.27.2-v4.4.12-palette-learn"]
+builds:
+  description: One entry per provider image to build.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    k8s_version:
+      description: Kubernetes version (C(x.y.z)).
+      type: str
+      returned: always
+      sample: 1.27.2
+    image:
+      description: Full provider image reference.
+      type: str
+      returned: always
+      sample: ttl.sh/ubuntu:k3s-1.27.2-v4.4.12-palette-learn
+    tag:
+      description: The tag part, C(<dist>-<k8s_version>-<pe_version>[-<custom_tag>]).
+      type: str
+      returned: always
+      sample: k3s-1.27.2-v4.4.12-palette-learn
+    k8s_payload_image:
+      description: The Kubernetes payload image for this version.
+      type: str
+      returned: always
+      sample: us-docker.pkg.dev/palette-images/edge/luet-repo-amd:k8s-k3s-1.27.2-k3s1
+base_image:
+  description: The resolved base OS image.
+  returned: always
+  type: str
+  sample: us-docker.pkg.dev/palette-images/edge/kairos-ubuntu:22.04-core-amd64-generic-v4.0.4
+sources:
+  description: The upstream images the build copies files from.
+  returned: always
+  type: dict
+  contains:
+    provider_source_image:
+      description: Image with the Kairos agent provider.
+      type: str
+      returned: always
+      sample: us-docker.pkg.dev/palette-images/edge/kairos-io/provider-k3s:v4.9.4
+    stylus_framework_image:
+      description: Image with the Palette agent framework.
+      type: str
+      returned: always
+      sample: us-docker.pkg.dev/palette-images/edge/stylus-framework-linux-amd64:v4.4.12
+    k8s_payload_image:
+      description: Template (with C({k8s_version})) of the Kubernetes payload image.
+      type: str
+      returned: always
+      sample: us-docker.pkg.dev/palette-images/edge/luet-repo-amd:k8s-k3s-{k8s_version}-k3s1
+installer_image:
+  description: Local name of the installer image the ISO is made from.
+  returned: always
+  type: str
+  sample: palette-installer-image:v4.4.12-palette-learn
+iso_path:
+  description: Path of the installer ISO, relative to the build directory.
+  returned: always
+  type: str
+  sample: build/palette-edge-installer.iso
+manifest:
+  description:
+    - Option values of the BYOOS (edge-native-byoi) OS pack for the cluster profile, as CanvOS prints them.
+    - With an empty custom tag, C(system.uri) leaves out the C(-customTag) part so it matches the images.
+  returned: always
+  type: dict
+  sample:
+    system.uri: >-
+      {{ .spectro.pack.edge-native-byoi.options.system.registry }}/{{ .spectro.pack.edge-native-byoi.options.system.repo }}:{{
+      .spectro.pack.edge-native-byoi.options.system.k8sDistribution }}-{{ .spectro.system.kubernetes.version }}-{{
+      .spectro.pack.edge-native-byoi.options.system.peVersion }}-{{ .spectro.pack.edge-native-byoi.options.system.customTag }}
+    system.registry: ttl.sh
+    system.repo: ubuntu
+    system.k8sDistribution: k3s
+    system.osName: ubuntu
+    system.peVersion: v4.4.12
+    system.customTag: palette-learn
+    system.osVersion: "22.04"
+arg_file_written:
+  description: Absolute path of the C(.arg) file written (or that would be written in check mode).
+  returned: when O(dest) is set
+  type: str
+  sample: /opt/CanvOS/.arg
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import (
+    DEPRECATED_OPTIONS,
+    OPTIONS,
+    BuildConfig,
+    read_arg_file,
+    url_password,
+)
+
+_CHOICES = {
+    "os_distribution": ["ubuntu", "opensuse-leap", "rhel", "sles"],
+    "k8s_distribution": ["k3s", "kubeadm", "kubeadm-fips", "rke2", "nodeadm", "canonical"],
+    "arch": ["amd64", "arm64"],
+}
+_PATHS = ("clusterconfig", "edge_custom_config", "k8s_versions_file", "proxy_cert_path")
+_CREDENTIALS_RE = re.compile(r"(://[^/@\s:]*:)[^@\s]*@")
+
+
+def argument_spec():
+    spec = {}
+    for name, (kind, _default) in OPTIONS.items():
+        if kind == "bool":
+            spec[name] = dict(type="bool")
+        elif kind == "list":
+            spec[name] = dict(type="list", elements="path")
+        elif kind == "versions":
+            spec[name] = dict(type="raw")
+        elif name in _PATHS:
+            spec[name] = dict(type="path")
+        else:
+            spec[name] = dict(type="str")
+        if name in _CHOICES:
+            spec[name]["choices"] = _CHOICES[name]
+    spec["http_proxy"]["no_log"] = False  # masked explicitly instead (see DOCUMENTATION)
+    spec["https_proxy"]["no_log"] = False
+    spec["proxy_cert_path"] = dict(type="path")
+    spec["arg_file"] = dict(type="path")
+    spec["dest"] = dict(type="path")
+    return spec
+
+
+def mask_text(text):
+    """Mask the password of every user:password@ URL in ``text``."""
+    return _CREDENTIALS_RE.sub(r"\1********@", text or "")
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    # Keep proxy passwords out of every output (result, invocation, errors) from the start.
+    for name in ("http_proxy", "https_proxy"):
+        password = url_password(params.get(name))
+        if password:
+            module.no_log_values.add(password)
+
+    try:
+        options = {}
+        if params["arg_file"]:
+            from_file = read_arg_file(params["arg_file"])
+            for name in ("http_proxy", "https_proxy"):
+                password = url_password(from_file.get(name))
+                if password:
+                    module.no_log_values.add(password)
+            if from_file.ignored:
+                module.warn("%s: keys not used by edgeforge.artifacts, ignored: %s"
+                            % (params["arg_file"], ", ".join(from_file.ignored)))
+            for note in from_file.notes:
+                module.warn(note)
+            options.update(from_file)
+        for name in list(OPTIONS) + list(DEPRECATED_OPTIONS):
+            if params.get(name) is not None:
+                options[name] = params[name]
+        config = BuildConfig.from_options(options)
+    except EdgeforgeError as err:
+        module.fail_json(msg=mask_text(str(err)))
+
+    for secret in config.secrets():
+        module.no_log_values.add(secret)
+    for warning in config.warnings:
+        module.warn(warning)
+    for item in config.deprecations:
+        module.deprecate(item["msg"], version=item["version"], collection_name="edgeforge.artifacts")
+
+    result = dict(changed=False)
+    result.update(config.plan(mask=True))
+
+    dest = params["dest"]
+    if dest:
+        dest = os.path.abspath(dest)
+        result["arg_file_written"] = dest
+        text = config.arg_text()
+        mode = config.arg_file_mode
+        before = None
+        before_mode = None
+        if os.path.exists(dest):
+            if not os.path.isfile(dest):
+                module.fail_json(msg="dest: %r is not valid; a regular file path (it is a directory or special file)"
+                                 % dest, **result)
+            try:
+                with open(dest, "r", encoding="utf-8") as handle:
+                    before = handle.read()
+            except (IOError, OSError, UnicodeDecodeError) as err:
+                module.fail_json(msg="dest: cannot read %s: %s" % (dest, err), **result)
+            before_mode = os.stat(dest).st_mode & 0o7777
+        content_changed = before != text
+        # Tighten a credential-bearing file's mode; never loosen a mode the user chose.
+        mode_changed = before is not None and mode == 0o600 and before_mode != 0o600
+        if content_changed or mode_changed:
+            result["changed"] = True
+            if module._diff:
+                result["diff"] = dict(before=mask_text(before or ""), after=mask_text(text),
+                                      before_header=dest, after_header=dest)
+            if not module.check_mode:
+                if content_changed:
+                    keep_mode = before_mode if before_mode is not None and mode != 0o600 else mode
+                    try:
+                        config.write_arg(dest, mode=keep_mode)
+                    except (IOError, OSError) as err:
+                        module.fail_json(msg="dest: cannot write %s: %s" % (dest, err), **result)
+                else:
+                    os.chmod(dest, 0o600)
+
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
