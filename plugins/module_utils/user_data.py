@@ -502,14 +502,17 @@ def mask_text(text, secrets=()):
     return text
 
 
-def mask_any_text(text):
-    """Mask a text that may not even be YAML (a previous file): parse it if possible to learn its secrets."""
-    secrets = []
+def secrets_of_text(text):
+    """The secrets of a text that may not even be YAML (a previous file, a broken src): best effort, never raises."""
     try:
-        secrets = collect_secrets(yaml.safe_load(text))
-    except Exception:  # pylint: disable=broad-except  # masking must never fail on a broken old file
-        secrets = []
-    return mask_text(text, secrets)
+        return collect_secrets(yaml.safe_load(text))
+    except Exception:  # pylint: disable=broad-except  # masking must never fail on a broken file
+        return []
+
+
+def mask_any_text(text):
+    """Mask a text that may not even be YAML: parse it if possible to learn its secrets."""
+    return mask_text(text, secrets_of_text(text))
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -1,0 +1,431 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: edgeforge.artifacts contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: user_data
+short_description: Render and validate the Palette Edge installer user data
+version_added: "0.1.0"
+description:
+  - Writes the C(user-data) file the Edge installer ISO embeds (the CanvOS C(user-data) file), from structured
+    options, from a user-supplied document (O(src) or O(content)), or both, structured options merged over the document.
+  - Validates the result offline against the documented fields, like CanvOS C(+validate-user-data)
+    (C(palette-edge-cli validate)) does - the C(#cloud-config) header, YAML syntax, field types and required
+    combinations - and fails with one message per bad field before anything is written.
+  - A registration token without C(projectName) or C(projectUid) gives a warning, as the documentation does
+    (the token must then have a default project). C(projectName) together with C(projectUid), or C(install.poweroff)
+    together with C(install.reboot), is an error.
+  - The file is written atomically with mode O(mode) (V(0600) by default, it holds the registration token).
+    C(changed) is true only when the content or the mode differs.
+  - The diff, the returned preview and every message show the registration token and all passwords as C(********).
+  - With O(validate_only=true) nothing is written; use it with O(src) to check an existing file.
+author:
+  - edgeforge.artifacts contributors
+requirements:
+  - PyYAML
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+options:
+  dest:
+    description:
+      - Where to write the user data, for example C(build/user-data). Required unless O(validate_only=true).
+    type: path
+  src:
+    description:
+      - A user-supplied user-data file used as the base document. It must start with C(#cloud-config).
+      - Structured options are merged over it (mappings merge, lists are replaced, C(stages) steps merge by C(name)).
+    type: path
+  content:
+    description:
+      - The base document as text, instead of O(src). Treated as secret (it usually holds the token).
+    type: str
+  validate_only:
+    description:
+      - Only validate the resulting document (the base document with the structured options over it); write nothing.
+    type: bool
+    default: false
+  mode:
+    description:
+      - File mode of O(dest), as an octal string.
+    type: str
+    default: "0600"
+  edge_host_token:
+    description:
+      - The tenant registration token (C(stylus.site.edgeHostToken)) that lets Edge hosts register themselves.
+    type: str
+  palette_endpoint:
+    description:
+      - The Palette API host (C(stylus.site.paletteEndpoint)), without a scheme, for example C(api.spectrocloud.com).
+    type: str
+  project_name:
+    description:
+      - The Palette project the host registers in (C(stylus.site.projectName)), for example C(Default).
+      - Needed when the registration token has no default project. Mutually exclusive with O(project_uid).
+    type: str
+  project_uid:
+    description:
+      - The Palette project ID (C(stylus.site.projectUid)). Mutually exclusive with O(project_name).
+    type: str
+  tags:
+    description:
+      - Edge host tags (C(stylus.site.tags)), a mapping of string keys to string values.
+    type: dict
+  name:
+    description:
+      - The Edge host ID (C(stylus.site.name)). Default on the host is C(edge-<serial>).
+    type: str
+  registration_url:
+    description:
+      - The registration application URL shown as a QR code until the host is registered (C(stylus.site.registrationURL)).
+    type: str
+  ca_certs:
+    description:
+      - PEM certificates the host trusts (C(stylus.site.caCerts)), for example a proxy CA.
+    type: list
+    elements: str
+  network:
+    description:
+      - The host network (C(stylus.site.network)). This is the Edge host's proxy, not the build proxy.
+    type: dict
+    suboptions:
+      http_proxy:
+        description: C(httpProxy).
+        type: str
+      https_proxy:
+        description: C(httpsProxy).
+        type: str
+      no_proxy:
+        description: C(noProxy).
+        type: str
+      nameserver:
+        description: C(nameserver), for example C(1.1.1.1).
+        type: str
+      interfaces:
+        description:
+          - C(interfaces), a mapping of interface name to its settings, for example
+            C({enp0s3: {type: static, ip_address: 10.0.10.25/24, gateway: 10.0.10.1}, enp0s4: {type: dhcp}}).
+          - Keys may be given in snake case (C(ip_address)) or as documented (C(ipAddress)).
+        type: dict
+  registry_credentials:
+    description:
+      - Credentials of the registry the provider images come from (C(stylus.registryCredentials)).
+    type: dict
+    suboptions:
+      domain:
+        description: Registry host, for example C(docker.io).
+        type: str
+      username:
+        description: Registry user.
+        type: str
+      password:
+        description: Registry password or token.
+        type: str
+      insecure:
+        description: Skip TLS verification of the registry.
+        type: bool
+      encoded_password:
+        description: The password is Base64 encoded (C(encodedPassword)).
+        type: bool
+  install:
+    description:
+      - The C(install) block.
+    type: dict
+    suboptions:
+      poweroff:
+        description: Power off after the installation. Mutually exclusive with O(install.reboot).
+        type: bool
+      reboot:
+        description: Reboot after the installation.
+        type: bool
+      device:
+        description: The disk to install to, for example C(/dev/sda).
+        type: str
+      grub_options:
+        description: GRUB options, for example C({extra_cmdline: "fips=1"}).
+        type: dict
+      partitions:
+        description: Partition sizes, for example C({persistent: {size: 0, fs: ext4}}).
+        type: dict
+      bind_mounts:
+        description: Extra persistent bind mounts.
+        type: list
+        elements: str
+  stages:
+    description:
+      - Kairos (yip) C(stages), a mapping of stage name to a list of steps. Steps merge with the base document's
+        steps by C(name).
+    type: dict
+  users:
+    description:
+      - Users created in an C(initramfs) stage named C(Core system setup), as in the documentation's example.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: User name, for example C(kairos).
+        type: str
+        required: true
+      passwd:
+        description: Password.
+        type: str
+      groups:
+        description: Groups, for example C([admin]).
+        type: list
+        elements: str
+      ssh_authorized_keys:
+        description: SSH public keys (or C(github:<user>)).
+        type: list
+        elements: str
+      lock_passwd:
+        description: Lock the password.
+        type: bool
+  vmxnet3_interface:
+    description:
+      - Adds the documented C(initramfs) stage C(Disable UDP segmentation) for this interface (two C(ethtool)
+        commands), needed on virtual machines with a VMXNET3 adapter when the cluster uses an overlay network or
+        Flannel.
+    type: str
+  extra:
+    description:
+      - Any other documented fields, as a document merged over the rest, for example
+        C({stylus: {managementMode: local, installationMode: airgap}}).
+    type: dict
+notes:
+  - Validation is offline and covers the documented fields; keys the schema does not know are warned about, not refused.
+seealso:
+  - module: edgeforge.artifacts.palette_agent_version
+"""
+
+EXAMPLES = r"""
+- name: Write the user data of the basic flow
+  edgeforge.artifacts.user_data:
+    dest: build/user-data
+    edge_host_token: "{{ vault_edge_host_token }}"
+    project_name: Default
+    install:
+      poweroff: true
+    users:
+      - name: kairos
+        groups: [admin]
+        passwd: kairos
+
+- name: Add the VMXNET3 workaround and registry credentials to a hand-written file
+  edgeforge.artifacts.user_data:
+    src: files/user-data
+    dest: build/user-data
+    vmxnet3_interface: ens192
+    registry_credentials:
+      domain: docker.io
+      username: myuser
+      password: "{{ vault_registry_password }}"
+
+- name: Validate an existing file only (the CanvOS +validate-user-data step)
+  edgeforge.artifacts.user_data:
+    src: user-data
+    validate_only: true
+"""
+
+RETURN = r"""
+path:
+  description: The file written (O(dest)), or the file validated (O(src)) when O(validate_only=true).
+  returned: always
+  type: str
+  sample: /home/user/edge/build/user-data
+sha256:
+  description: SHA-256 of the rendered content.
+  returned: always
+  type: str
+  sample: 9f2c5a0e1b8d4c7f6a3e2d1c0b9a8f7e6d5c4b3a29180f7e6d5c4b3a2918f7e6
+mode:
+  description: File mode of O(dest).
+  returned: unless O(validate_only=true)
+  type: str
+  sample: "0600"
+preview:
+  description: The rendered document with the token and every password replaced by C(********).
+  returned: always
+  type: str
+  sample: "#cloud-config\nstylus:\n  site:\n    edgeHostToken: ********\n    projectName: Default\n"
+valid:
+  description: The document passed validation (on failure the module fails instead).
+  returned: always
+  type: bool
+  sample: true
+"""
+
+import hashlib
+import os
+import stat
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, atomic_write
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.user_data import (
+    HAS_YAML,
+    YAML_IMPORT_ERROR,
+    collect_secrets,
+    mask_any_text,
+    mask_text,
+    render,
+    secrets_of_text,
+)
+
+STRUCTURED = ("edge_host_token", "palette_endpoint", "project_name", "project_uid", "tags", "name",
+              "registration_url", "ca_certs", "network", "registry_credentials", "install", "stages", "users",
+              "vmxnet3_interface", "extra")
+
+
+def _read(path):
+    with open(path, "rb") as handle:
+        return handle.read().decode("utf-8")
+
+
+def _parse_mode(module, value):
+    try:
+        mode = int(str(value), 8)
+    except ValueError:
+        mode = -1
+    if not 0 <= mode <= 0o7777:
+        module.fail_json(msg="mode: %r is not valid; expected an octal file mode such as 0600" % value)
+    return mode
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            dest=dict(type="path"),
+            src=dict(type="path"),
+            content=dict(type="str", no_log=True),
+            validate_only=dict(type="bool", default=False),
+            mode=dict(type="str", default="0600"),
+            edge_host_token=dict(type="str", no_log=True),
+            palette_endpoint=dict(type="str"),
+            project_name=dict(type="str"),
+            project_uid=dict(type="str"),
+            tags=dict(type="dict"),
+            name=dict(type="str"),
+            registration_url=dict(type="str"),
+            ca_certs=dict(type="list", elements="str"),
+            network=dict(type="dict", options=dict(
+                http_proxy=dict(type="str"),
+                https_proxy=dict(type="str"),
+                no_proxy=dict(type="str"),
+                nameserver=dict(type="str"),
+                interfaces=dict(type="dict"),
+            )),
+            registry_credentials=dict(type="dict", options=dict(
+                domain=dict(type="str"),
+                username=dict(type="str"),
+                password=dict(type="str", no_log=True),
+                insecure=dict(type="bool"),
+                encoded_password=dict(type="bool"),
+            )),
+            install=dict(type="dict", options=dict(
+                poweroff=dict(type="bool"),
+                reboot=dict(type="bool"),
+                device=dict(type="str"),
+                grub_options=dict(type="dict"),
+                partitions=dict(type="dict"),
+                bind_mounts=dict(type="list", elements="str"),
+            )),
+            stages=dict(type="dict"),
+            users=dict(type="list", elements="dict", options=dict(
+                name=dict(type="str", required=True),
+                passwd=dict(type="str", no_log=True),
+                groups=dict(type="list", elements="str"),
+                ssh_authorized_keys=dict(type="list", elements="str", no_log=False),
+                lock_passwd=dict(type="bool", no_log=False),
+            )),
+            vmxnet3_interface=dict(type="str"),
+            extra=dict(type="dict"),
+        ),
+        mutually_exclusive=[("src", "content")],
+        required_if=[("validate_only", False, ("dest",))],
+        supports_check_mode=True,
+    )
+    if not HAS_YAML:
+        module.fail_json(msg=missing_required_lib("PyYAML"), exception=to_native(YAML_IMPORT_ERROR))
+
+    params = module.params
+    dest = params["dest"]
+    src = params["src"]
+    mode = _parse_mode(module, params["mode"])
+    options = dict((key, params[key]) for key in STRUCTURED)
+
+    base_text = params["content"]
+    source = "content"
+    if src:
+        source = src
+        if not os.path.isfile(src):
+            module.fail_json(msg="src: %s does not exist or is not a file" % src)
+        try:
+            base_text = _read(src)
+        except (OSError, UnicodeDecodeError) as err:
+            module.fail_json(msg="src: cannot read %s: %s" % (src, to_native(err)))
+        if base_text:
+            # The file is not a no_log option: make sure its secrets never reach any output.
+            module.no_log_values.update(s for s in secrets_of_text(base_text) if len(s) >= 3)
+
+    try:
+        text, doc, report = render(options, base_text, source)
+    except EdgeforgeError as err:
+        module.fail_json(msg=to_native(err))
+
+    secrets = collect_secrets(doc)
+    module.no_log_values.update(s for s in secrets if len(s) >= 3)
+    for warning in report.warnings:
+        module.warn(warning)
+
+    preview = mask_text(text, secrets)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    result = dict(changed=False, sha256=digest, preview=preview, valid=True)
+
+    if params["validate_only"]:
+        result["path"] = src or dest
+        module.exit_json(**result)
+
+    existing = None
+    current_mode = None
+    if os.path.lexists(dest):
+        if os.path.isdir(dest):
+            module.fail_json(msg="dest: %s is a directory; give the path of the user-data file" % dest)
+        try:
+            existing = _read(dest)
+        except (OSError, UnicodeDecodeError):
+            existing = None  # unreadable or binary: overwrite it
+        current_mode = stat.S_IMODE(os.stat(dest).st_mode)
+
+    content_changed = existing != text
+    mode_changed = current_mode != mode
+    result["changed"] = content_changed or mode_changed
+    result["path"] = dest
+    result["mode"] = "%04o" % mode
+    if module._diff and result["changed"]:
+        result["diff"] = dict(
+            before_header=dest,
+            after_header=dest,
+            before=mask_any_text(existing) if existing else "",
+            after=preview,
+        )
+    if not module.check_mode:
+        try:
+            if content_changed:
+                atomic_write(dest, text, mode)
+            elif mode_changed:
+                os.chmod(dest, mode)
+        except OSError as err:
+            module.fail_json(msg="cannot write %s: %s" % (dest, to_native(err)), exception=traceback.format_exc())
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
