@@ -1,0 +1,372 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: edgeforge.artifacts contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: ec2_image_import
+short_description: Import a raw disk image into AWS as an AMI (S3 upload, snapshot import, image registration)
+version_added: 0.1.0
+description:
+  - Does what CanvOS's C(+aws-cloud-image) target does (raw image to S3, C(ImportSnapshot), C(RegisterImage)), with
+    bounded waits, idempotency, resumable uploads, tags and a preflight of the VM import service role.
+  - "Idempotent: when an C(available) AMI with O(ami_name) exists, nothing is uploaded or imported and the result is
+    unchanged; a C(pending) one is waited for."
+  - The upload is a multipart upload with a thread pool. Every part carries an S3 C(SHA256) checksum and the object
+    stores the SHA-256 of the whole image in its C(edgeforge-sha256) metadata. An identical object is not sent
+    again; a different one is replaced only with O(overwrite=true). With O(resume=true) an interrupted multipart
+    upload of the same key is continued: its parts are verified against the local file and only missing parts are
+    sent. Without it, an upload that fails is aborted.
+  - Progress (parts sent with bytes and percentage, import progress, image state) is written as it happens to
+    O(log_path).
+author:
+  - edgeforge.artifacts contributors
+extends_documentation_fragment:
+  - edgeforge.artifacts.aws
+options:
+  image_path:
+    description:
+      - Path of the raw disk image on the host running the module (for example the output of
+        M(edgeforge.artifacts.raw_disk_image)).
+    type: path
+    required: true
+  bucket:
+    description:
+      - The S3 bucket receiving the image (CanvOS C(S3_BUCKET)). Must be in O(region).
+    type: str
+    required: true
+  key:
+    description:
+      - The S3 object key (CanvOS C(S3_KEY)). Defaults to the image file name, as CanvOS does.
+    type: str
+  disk_format:
+    description:
+      - V(raw) uploads the image as it is.
+      - V(vmdk) converts it first with C(qemu-img) to a stream-optimized VMDK in a temporary file (removed after the
+        upload), which holds only the allocated data and so sends far fewer bytes for a mostly empty disk.
+    type: str
+    choices: [raw, vmdk]
+    default: raw
+  part_size_mb:
+    description:
+      - Size of each multipart upload part in MiB (5 to 5120). Grown automatically when the image would need more
+        than 10,000 parts.
+    type: int
+    default: 64
+  concurrency:
+    description:
+      - Number of parts uploaded in parallel.
+    type: int
+    default: 4
+  overwrite:
+    description:
+      - Replace an object at the key whose size or checksum differs from the image. Without it such an object is an
+        error (CanvOS silently reuses it).
+    type: bool
+    default: false
+  resume:
+    description:
+      - Continue an interrupted multipart upload of the same key (only the missing parts are sent), and leave an
+        upload that fails in place for the next run.
+      - When false, interrupted uploads of the key are aborted and a failing upload is aborted.
+    type: bool
+    default: false
+  role_name:
+    description:
+      - The VM Import/Export service role used by C(ImportSnapshot).
+    type: str
+    default: vmimport
+  create_vmimport_role:
+    description:
+      - Create O(role_name) when it does not exist, with the trust policy AWS documents (service
+        C(vmie.amazonaws.com), external id C(vmimport)) and an inline policy allowing S3 read on O(bucket) and the
+        EC2 snapshot permissions; when it exists without S3 read on O(bucket), that grant is added.
+      - When false and the role is missing, the module fails and names this option and the IAM commands.
+    type: bool
+    default: false
+  import_description:
+    description:
+      - Description of the import task. Defaults to C(Import <key>).
+    type: str
+  ami_name:
+    description:
+      - Name of the AMI (CanvOS C(AMI_NAME)). Defaults to O(key), as CanvOS does.
+    type: str
+  ami_description:
+    description:
+      - Description of the AMI. Defaults to C(AMI for <name> created from snapshot <snapshot id>).
+    type: str
+  arch:
+    description:
+      - Architecture of the image (CanvOS C(ARCH)); V(amd64) registers C(x86_64), V(arm64) registers C(arm64).
+    type: str
+    choices: [amd64, arm64, x86_64, aarch64]
+    default: amd64
+  root_device_name:
+    description:
+      - Root device name of the AMI.
+    type: str
+    default: /dev/xvda
+  volume_size:
+    description:
+      - Root volume size in GiB. Defaults to the snapshot size.
+    type: int
+  volume_type:
+    description:
+      - EBS volume type of the root volume.
+    type: str
+    choices: [gp2, gp3, io1, io2, st1, sc1, standard]
+    default: gp3
+  delete_on_termination:
+    description:
+      - Delete the root volume when an instance of the AMI terminates.
+    type: bool
+    default: true
+  boot_mode:
+    description:
+      - Boot mode of the AMI.
+    type: str
+    choices: [uefi, legacy-bios, uefi-preferred]
+    default: uefi
+  ena_support:
+    description:
+      - Enable Elastic Network Adapter support.
+    type: bool
+    default: true
+  tags:
+    description:
+      - Tags put on the import task, the snapshot and the AMI (C(Name) defaults to the AMI name). Missing tags are
+        added to an existing AMI and its snapshot.
+    type: dict
+    default: {}
+  wait_timeout:
+    description:
+      - Overall time limit in seconds for the snapshot import and the AMI becoming C(available).
+    type: int
+    default: 3600
+  poll_interval:
+    description:
+      - Seconds between two status queries of the import task and the image.
+    type: float
+    default: 15
+  delete_object_after:
+    description:
+      - Delete the S3 object once the AMI is available.
+    type: bool
+    default: false
+  work_dir:
+    description:
+      - Directory for the temporary VMDK. Defaults to the image's directory.
+    type: path
+  log_path:
+    description:
+      - File receiving timestamped progress lines while the module runs (C(tail -f) it).
+    type: path
+attributes:
+  check_mode:
+    support: full
+    details: Reports the plan (upload, import, registration) without acting. The local image is read to compare
+      its checksum with the object.
+notes:
+  - Needs the permissions CanvOS documents (C(s3:PutObject), C(s3:GetObject), C(s3:ListBucket),
+    C(ec2:ImportSnapshot), C(ec2:DescribeImportSnapshotTasks), C(ec2:DescribeSnapshots), C(ec2:RegisterImage),
+    C(ec2:DescribeImages), C(ec2:CreateTags)) plus C(iam:GetRole), C(s3:ListBucketMultipartUploads),
+    C(s3:AbortMultipartUpload), and C(iam:CreateRole)/C(iam:PutRolePolicy) with O(create_vmimport_role).
+seealso:
+  - module: edgeforge.artifacts.ec2_image_import_info
+"""
+
+EXAMPLES = r"""
+- name: Import the raw disk image as an AMI
+  edgeforge.artifacts.ec2_image_import:
+    image_path: build/palette-edge.raw
+    region: us-east-1
+    bucket: my-edge-images
+    key: palette-edge-kubeadm-1.33.5.raw
+    tags:
+      project: edge
+    log_path: build/logs/aws.log
+
+- name: Send a compact VMDK, create the vmimport role if missing, resume an interrupted upload
+  edgeforge.artifacts.ec2_image_import:
+    image_path: build/palette-edge.raw
+    region: eu-west-1
+    bucket: my-edge-images
+    disk_format: vmdk
+    create_vmimport_role: true
+    resume: true
+    boot_mode: uefi-preferred
+    arch: arm64
+    delete_object_after: true
+"""
+
+RETURN = r"""
+s3_uri:
+  description: The S3 object the image was imported from.
+  returned: always
+  type: str
+  sample: s3://my-edge-images/palette-edge.raw
+bytes_sent:
+  description: Bytes uploaded by this run (0 when the object was already there or the AMI existed).
+  returned: always
+  type: int
+  sample: 4294967296
+upload:
+  description: What happened to the object (V(uploaded), V(resumed), V(replaced), V(skipped), V(not needed), V(would upload)).
+  returned: always
+  type: str
+  sample: uploaded
+import_task_id:
+  description: The ImportSnapshot task id (null when no import was needed).
+  returned: always
+  type: str
+  sample: import-snap-0123456789abcdef0
+snapshot_id:
+  description: The EBS snapshot backing the AMI.
+  returned: always
+  type: str
+  sample: snap-0123456789abcdef0
+image_id:
+  description: The AMI id.
+  returned: always
+  type: str
+  sample: ami-0123456789abcdef0
+image_state:
+  description: The AMI state.
+  returned: always
+  type: str
+  sample: available
+ami_name:
+  description: The AMI name.
+  returned: always
+  type: str
+  sample: palette-edge.raw
+role_created:
+  description: Whether the VM import service role was created.
+  returned: always
+  type: bool
+  sample: false
+object_deleted:
+  description: Whether the S3 object was deleted after the import.
+  returned: always
+  type: bool
+  sample: false
+source_sha256:
+  description: SHA-256 of the local raw image.
+  returned: when the image was read
+  type: str
+  sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+parts_reused:
+  description: Parts of an interrupted upload that were verified and not sent again.
+  returned: when an upload ran
+  type: int
+  sample: 12
+plan:
+  description: What a real run would do (check mode only).
+  returned: check mode
+  type: dict
+  sample: {"upload": "upload", "import": "ImportSnapshot RAW from s3://b/k", "register": "RegisterImage k (x86_64, uefi)"}
+seconds:
+  description: Seconds spent in each step (lookup, preflight, checksum, convert, upload, import, register, total).
+  returned: always
+  type: dict
+  sample: {"checksum": 2.1, "upload": 40.3, "import": 600.2, "register": 30.5, "total": 673.4}
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    import boto3  # noqa: F401  pylint: disable=unused-import
+    import botocore.exceptions
+
+    HAS_BOTO3 = True
+    BOTO3_ERROR = None
+except ImportError:
+    HAS_BOTO3 = False
+    BOTO3_ERROR = traceback.format_exc()
+
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ProgressLog
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_connection import (
+    AwsConnection,
+    CONNECTION_OPTIONS,
+    aws_connection_argument_spec,
+)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_import import MiB, import_image
+
+
+
+def main():
+    argument_spec = aws_connection_argument_spec()
+    argument_spec.update(
+        image_path=dict(type="path", required=True),
+        bucket=dict(type="str", required=True),
+        key=dict(type="str", no_log=False),
+        disk_format=dict(type="str", choices=["raw", "vmdk"], default="raw"),
+        part_size_mb=dict(type="int", default=64),
+        concurrency=dict(type="int", default=4),
+        overwrite=dict(type="bool", default=False),
+        resume=dict(type="bool", default=False),
+        role_name=dict(type="str", default="vmimport"),
+        create_vmimport_role=dict(type="bool", default=False),
+        import_description=dict(type="str"),
+        ami_name=dict(type="str"),
+        ami_description=dict(type="str"),
+        arch=dict(type="str", choices=["amd64", "arm64", "x86_64", "aarch64"], default="amd64"),
+        root_device_name=dict(type="str", default="/dev/xvda"),
+        volume_size=dict(type="int"),
+        volume_type=dict(type="str", choices=["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"], default="gp3"),
+        delete_on_termination=dict(type="bool", default=True),
+        boot_mode=dict(type="str", choices=["uefi", "legacy-bios", "uefi-preferred"], default="uefi"),
+        ena_support=dict(type="bool", default=True),
+        tags=dict(type="dict", default={}),
+        wait_timeout=dict(type="int", default=3600),
+        poll_interval=dict(type="float", default=15),
+        delete_object_after=dict(type="bool", default=False),
+        work_dir=dict(type="path"),
+        log_path=dict(type="path"),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[["profile", "access_key"]],
+        required_together=[["access_key", "secret_key"]],
+    )
+    if not HAS_BOTO3:
+        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_ERROR)
+
+    params = module.params
+    connection_options = {name: params.get(name) for name in CONNECTION_OPTIONS}
+    import_options = {
+        name: value
+        for name, value in params.items()
+        if name not in CONNECTION_OPTIONS and name not in ("part_size_mb", "log_path")
+    }
+    import_options["part_size"] = int(params["part_size_mb"]) * MiB
+    import_options["state"] = "present"
+
+    log = ProgressLog(params["log_path"])
+    try:
+        connection = AwsConnection(connection_options, max_pool_connections=params["concurrency"])
+        result = import_image(connection, import_options, log=log, check_mode=module.check_mode)
+    except EdgeforgeError as err:
+        module.fail_json(msg=str(err))
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
+        module.fail_json(msg="AWS request failed: %s" % err)
+    finally:
+        log.close()
+    result.pop("role_plan", None)
+    if result.get("changed"):
+        result["diff"] = {
+            "before": {"image": None},
+            "after": {"image": result.get("ami_name"), "s3_uri": result.get("s3_uri")},
+        }
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
