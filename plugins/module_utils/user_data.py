@@ -360,12 +360,16 @@ def _check_combinations(doc, report):
                                          "static" % nic)
     creds = _get(doc, "stylus", "registryCredentials")
     if isinstance(creds, dict) and creds:
-        if not creds.get("domain"):
+        # Missing = absent or empty; a present value of the wrong type has already been reported.
+        def missing(key):
+            return key not in creds or creds[key] == ""
+
+        if missing("domain"):
             report.errors.append("stylus.registryCredentials.domain: is required when registry credentials are set")
-        if bool(creds.get("username")) != bool(creds.get("password")):
-            missing = "password" if creds.get("username") else "username"
+        if missing("username") != missing("password"):
+            absent, present = ("password", "username") if missing("password") else ("username", "password")
             report.errors.append("stylus.registryCredentials.%s: is required together with the %s"
-                                 % (missing, "username" if missing == "password" else "password"))
+                                 % (absent, present))
     install = doc.get("install")
     if isinstance(install, dict) and install.get("poweroff") is True and install.get("reboot") is True:
         report.errors.append("install.poweroff and install.reboot are both true; choose one "
