@@ -488,3 +488,29 @@ class DockerEngine:
 def _short(text, limit=600):
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+# Module options shared by every module that talks to the engine (see the edgeforge.artifacts.docker doc fragment).
+DOCKER_ARGUMENT_SPEC = dict(
+    docker_host=dict(type="str", aliases=["docker_url"]),
+    timeout=dict(type="int", default=300),
+    tls=dict(type="bool", default=False),
+    validate_certs=dict(type="bool", default=False, aliases=["tls_verify"]),
+    ca_path=dict(type="path", aliases=["ca_cert", "tls_ca_cert"]),
+    client_cert=dict(type="path", aliases=["tls_client_cert", "cert_path"]),
+    client_key=dict(type="path", aliases=["tls_client_key", "key_path"]),
+    api_version=dict(type="str", default="auto"),
+    retries=dict(type="int", default=3),
+    retry_delay=dict(type="float", default=1.0),
+)
+
+
+def engine_factory(params):
+    """A callable returning a new DockerEngine for the module parameters (one per worker thread)."""
+    def make():
+        return DockerEngine(docker_host=params.get("docker_host"), timeout=params.get("timeout") or 300,
+                            tls=params.get("tls"), tls_verify=params.get("validate_certs"),
+                            ca_path=params.get("ca_path"), client_cert=params.get("client_cert"),
+                            client_key=params.get("client_key"), api_version=params.get("api_version") or "auto",
+                            retries=params.get("retries", 3), retry_delay=params.get("retry_delay", 1.0))
+    return make
