@@ -109,8 +109,9 @@ options:
         type: str
       interfaces:
         description:
-          - C(interfaces), a mapping of interface name to its settings, for example
-            C({enp0s3: {type: static, ip_address: 10.0.10.25/24, gateway: 10.0.10.1}, enp0s4: {type: dhcp}}).
+          - C(interfaces), a mapping of interface name to its settings.
+          - "For example C({enp0s3: {type: static, ip_address: 10.0.10.25/24, gateway: 10.0.10.1},
+            enp0s4: {type: dhcp}})."
           - Keys may be given in snake case (C(ip_address)) or as documented (C(ipAddress)).
         type: dict
   registry_credentials:
@@ -148,10 +149,10 @@ options:
         description: The disk to install to, for example C(/dev/sda).
         type: str
       grub_options:
-        description: GRUB options, for example C({extra_cmdline: "fips=1"}).
+        description: 'GRUB options, for example C({extra_cmdline: "fips=1"}).'
         type: dict
       partitions:
-        description: Partition sizes, for example C({persistent: {size: 0, fs: ext4}}).
+        description: "Partition sizes, for example C({persistent: {size: 0, fs: ext4}})."
         type: dict
       bind_mounts:
         description: Extra persistent bind mounts.
@@ -194,8 +195,8 @@ options:
     type: str
   extra:
     description:
-      - Any other documented fields, as a document merged over the rest, for example
-        C({stylus: {managementMode: local, installationMode: airgap}}).
+      - Any other documented fields, as a document merged over the rest.
+      - "For example C({stylus: {managementMode: local, installationMode: airgap}})."
     type: dict
 notes:
   - Validation is offline and covers the documented fields; keys the schema does not know are warned about, not refused.
