@@ -1,0 +1,412 @@
+"""The AWS flow against the test bed's moto server (real boto3 over HTTP on loopback).
+
+moto serves S3, EC2 and IAM; ImportSnapshot/DescribeImportSnapshotTasks come from the test double in
+tests/testbed/moto_import_double.py (the one AWS call moto lacks). Images are small sparse GPT disks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from tests.integration.helpers import REPO_ROOT, VENV_BIN, ansible_bin, run_playbook
+
+pytestmark = pytest.mark.integration
+
+MiB = 1024 * 1024
+BUCKET = "edgeforge-test-images"
+
+
+def make_raw_image(path, size=64 * MiB, data=8 * MiB, seed=None):
+    """A sparse GPT disk (sfdisk) with ``data`` random bytes written at 2 MiB."""
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+    subprocess.run(["sfdisk", "-q", str(path)], input=b"label: gpt\n,,L\n", check=True)
+    rng = os.urandom if seed is None else (lambda n: hashlib.shake_256(seed.encode()).digest(n))
+    with open(path, "r+b") as handle:
+        handle.seek(2 * MiB)
+        remaining = data
+        while remaining:
+            chunk = min(remaining, 8 * MiB)
+            handle.write(rng(chunk))
+            remaining -= chunk
+    return str(path)
+
+
+def unique(prefix):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+@pytest.fixture(scope="module")
+def aws(moto_server):
+    s3 = moto_server.client("s3")
+    existing = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+    if BUCKET not in existing:
+        s3.create_bucket(Bucket=BUCKET)
+    return moto_server
+
+
+@pytest.fixture
+def vmimport_role(aws):
+    iam = aws.client("iam")
+    try:
+        iam.get_role(RoleName="vmimport")
+    except iam.exceptions.NoSuchEntityException:
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": "vmie.amazonaws.com"},
+                           "Action": "sts:AssumeRole",
+                           "Condition": {"StringEquals": {"sts:Externalid": "vmimport"}}}],
+        }
+        iam.create_role(RoleName="vmimport", AssumeRolePolicyDocument=json.dumps(trust))
+    return "vmimport"
+
+
+MODULE_PLAYBOOK = """
+- hosts: localhost
+  connection: local
+  gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  tasks:
+    - name: run the module
+      edgeforge.artifacts.%s: %s
+      register: module_result
+      ignore_errors: true
+
+    - name: hand the result to the test
+      ansible.builtin.copy:
+        content: "{{ module_result | to_json }}"
+        dest: "{{ result_path }}"
+        mode: "0600"
+      check_mode: false
+      when: result_path is defined
+"""
+
+
+def run_module(aws, args, *, module="ec2_image_import", check=False, verbosity=0):
+    """Run one module in a playbook; returns (task result dict, PlaybookResult)."""
+    module_args = dict(aws.connection_options())
+    module_args.update(args)
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False, dir=REPO_ROOT, prefix=".test-aws-") as handle:
+        handle.write(MODULE_PLAYBOOK % (module, json.dumps(module_args)))
+        playbook = handle.name
+    result_path = playbook + ".json"
+    try:
+        result = run_playbook(playbook, {"result_path": result_path}, check=check,
+                              verbosity=verbosity, extra_args=["--diff"] if check else [])
+        assert os.path.exists(result_path), result.output[-3000:]
+        with open(result_path, encoding="utf-8") as handle:
+            task = json.load(handle)
+    finally:
+        os.unlink(playbook)
+        if os.path.exists(result_path):
+            os.unlink(result_path)
+    result.rc = 1 if task.get("failed") else result.rc
+    return task, result
+
+
+def image_args(path, **extra):
+    args = {"image_path": path, "bucket": BUCKET, "part_size_mb": 8, "poll_interval": 0.05, "wait_timeout": 60}
+    args.update(extra)
+    return args
+
+
+def descendants(pid):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry, encoding="utf-8") as handle:
+                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        for child in children.get(current, []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_tree(pid):
+    """SIGKILL ``pid`` and every process it started (Ansible runs the module in a process of its own session)."""
+    for victim in [pid] + descendants(pid):
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def multipart_etag(path, part_size):
+    md5s = []
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(part_size), b""):
+            md5s.append(hashlib.md5(chunk).digest())
+    return "%s-%d" % (hashlib.md5(b"".join(md5s)).hexdigest(), len(md5s))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_playbook_imports_an_ami_then_changes_nothing_and_never_shows_the_secret(aws, tmp_path):
+    raw = make_raw_image(tmp_path / "palette-edge.raw")
+    key = unique("palette-edge-kubeadm") + ".raw"
+    log_path = tmp_path / "aws.log"
+    extra = {
+        "s3_bucket": BUCKET,
+        "region": aws.region,
+        "s3_key": key,
+        "aws_cloud_image_raw_image": raw,
+        "aws_cloud_image_endpoint_url": aws.endpoint_url,
+        "aws_cloud_image_access_key": aws.access_key,
+        "aws_cloud_image_secret_key": aws.secret_key,
+        "aws_cloud_image_create_vmimport_role": True,
+        "aws_cloud_image_poll_interval": 0.05,
+        "aws_cloud_image_part_size_mb": 8,
+        "aws_cloud_image_tags": {"project": "edge", "owner": "platform"},
+        "aws_cloud_image_log_path": str(log_path),
+    }
+    first = run_playbook("playbooks/aws.yml", extra, verbosity=3)
+    assert first.rc == 0, first.output[-4000:]
+    assert aws.secret_key not in first.output
+    assert first.recap["localhost"]["failed"] == 0
+
+    ec2 = aws.client("ec2")
+    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"]
+    assert len(images) == 1
+    image = images[0]
+    assert image["State"] == "available"
+    assert image["Architecture"] == "x86_64"
+    assert image["BootMode"] == "uefi"
+    assert image["RootDeviceName"] == "/dev/xvda"
+    assert image["VirtualizationType"] == "hvm"
+    assert image["EnaSupport"] is True
+    tags = {t["Key"]: t["Value"] for t in image["Tags"]}
+    assert tags == {"Name": key, "project": "edge", "owner": "platform"}
+    snapshot_id = image["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    snapshot = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
+    assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["project"] == "edge"
+    head = aws.client("s3").head_object(Bucket=BUCKET, Key=key)
+    assert head["Metadata"]["edgeforge-sha256"] == hashlib.sha256(open(raw, "rb").read()).hexdigest()
+    assert head["ContentLength"] == os.path.getsize(raw)
+    log = log_path.read_text()
+    assert "part 8/8 sent" in log and "100.0%" in log and "converting" in log
+    assert aws.secret_key not in log
+
+    second = run_playbook("playbooks/aws.yml", extra, verbosity=3)
+    assert second.rc == 0, second.output[-4000:]
+    assert second.recap["localhost"]["changed"] == 0
+    assert "bytes_sent: 0" in second.stdout
+    assert aws.secret_key not in second.output
+    assert len(ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"]) == 1
+
+
+def test_interrupted_upload_resumes_and_sends_only_the_rest(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "big.raw", size=192 * MiB, data=190 * MiB)
+    key = unique("resume") + ".raw"
+    log_path = tmp_path / "upload.log"
+    args = dict(aws.connection_options())
+    args.update(image_args(raw, key=key, concurrency=1, resume=True, log_path=str(log_path)))
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False, dir=REPO_ROOT, prefix=".test-aws-") as handle:
+        handle.write(MODULE_PLAYBOOK % ("ec2_image_import", json.dumps(args)))
+        playbook = handle.name
+    vars_fd, vars_path = tempfile.mkstemp(suffix=".json")
+    with os.fdopen(vars_fd, "w") as handle:
+        json.dump({}, handle)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"),
+               PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
+    proc = subprocess.Popen(  # pylint: disable=consider-using-with
+        [ansible_bin("ansible-playbook"), playbook, "-e", "@" + vars_path], cwd=REPO_ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if log_path.exists() and log_path.read_text().count(" sent: ") >= 6:
+                break
+            assert proc.poll() is None, "the upload ended before it could be interrupted"
+            time.sleep(0.02)
+        kill_tree(proc.pid)  # the build host dies half-way: ansible-playbook and the module process it started
+        proc.wait(30)
+    finally:
+        os.unlink(playbook)
+        os.unlink(vars_path)
+
+    s3 = aws.client("s3")
+    uploads = [u for u in s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) if u["Key"] == key]
+    assert len(uploads) == 1, "the interrupted upload must be left for the resume"
+    listed = s3.list_parts(Bucket=BUCKET, Key=key, UploadId=uploads[0]["UploadId"]).get("Parts", [])
+    already = sum(p["Size"] for p in listed)
+    size = os.path.getsize(raw)
+    assert 0 < already < size
+
+    task, result = run_module(aws, image_args(raw, key=key, concurrency=2, resume=True, log_path=str(log_path)))
+    assert result.rc == 0, task.get("msg")
+    assert task["upload"] == "resumed"
+    assert task["parts_reused"] == len(listed)
+    assert task["bytes_sent"] == size - already
+    assert task["image_state"] == "available"
+    head = s3.head_object(Bucket=BUCKET, Key=key)
+    assert head["ETag"].strip('"') == multipart_etag(raw, 8 * MiB)
+    assert head["Metadata"]["edgeforge-sha256"] == hashlib.sha256(open(raw, "rb").read()).hexdigest()
+    assert not [u for u in s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) if u["Key"] == key]
+    assert "resuming upload" in log_path.read_text()
+
+
+def test_a_stale_object_is_refused_without_overwrite_and_replaced_with_it(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "new.raw")
+    key = unique("stale") + ".raw"
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=BUCKET, Key=key, Body=b"an older image" * 1000)
+
+    task, result = run_module(aws, image_args(raw, key=key))
+    assert result.rc != 0
+    assert "already exists and differs" in task["msg"]
+    assert "overwrite: true" in task["msg"]
+    assert s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().startswith(b"an older image")
+
+    task, result = run_module(aws, image_args(raw, key=key, overwrite=True))
+    assert result.rc == 0, task.get("msg")
+    assert task["upload"] == "replaced"
+    assert task["bytes_sent"] == os.path.getsize(raw)
+    assert task["image_state"] == "available"
+
+
+def test_a_missing_import_role_fails_before_the_upload_and_names_the_fix(aws, tmp_path):
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("norole") + ".raw"
+    task, result = run_module(aws, image_args(raw, key=key, role_name="edgeforge-missing-role"))
+    assert result.rc != 0
+    assert "edgeforge-missing-role" in task["msg"]
+    assert "create_vmimport_role: true" in task["msg"]
+    assert "aws iam create-role" in task["msg"]
+    assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=key)
+
+
+def test_create_vmimport_role_creates_the_documented_role(aws, tmp_path):
+    raw = make_raw_image(tmp_path / "img.raw")
+    role = unique("edgeforge-import-role")
+    task, result = run_module(aws, image_args(raw, key=unique("role") + ".raw", role_name=role,
+                                              create_vmimport_role=True))
+    assert result.rc == 0, task.get("msg")
+    assert task["role_created"] is True
+    iam = aws.client("iam")
+    trust = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    statement = trust["Statement"][0]
+    assert statement["Principal"]["Service"] == "vmie.amazonaws.com"
+    assert statement["Condition"]["StringEquals"]["sts:Externalid"] == "vmimport"
+    policy = iam.get_role_policy(RoleName=role, PolicyName="vmimport")["PolicyDocument"]
+    assert "arn:aws:s3:::%s/*" % BUCKET in json.dumps(policy)
+
+
+def test_an_object_that_is_not_a_disk_image_fails_the_import_with_its_status_message(aws, vmimport_role, tmp_path):
+    path = tmp_path / "notes.raw"
+    path.write_bytes(b"this is a text file, not a disk\n" * 200000)
+    task, result = run_module(aws, image_args(str(path), key=unique("text") + ".raw"))
+    assert result.rc != 0
+    assert "ended deleted" in task["msg"]
+    assert "ClientError: Disk validation failed" in task["msg"]
+
+
+def test_the_import_wait_is_bounded_by_wait_timeout(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "img.raw")
+    started = time.monotonic()
+    task, result = run_module(aws, image_args(raw, key=unique("slow") + ".raw", wait_timeout=3, poll_interval=0.5,
+                                              tags={"edgeforge-test-double": "stay-active"}))
+    elapsed = time.monotonic() - started
+    assert result.rc != 0
+    assert "still active" in task["msg"] and "wait_timeout 3" in task["msg"]
+    assert "import-snap-" in task["msg"]
+    assert elapsed < 60
+
+
+def test_vmdk_sends_only_the_allocated_data_and_registers_arm64_legacy_bios(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "sparse.raw", size=256 * MiB, data=16 * MiB)
+    key = unique("vmdk") + ".vmdk"
+    task, result = run_module(aws, image_args(raw, key=key, disk_format="vmdk", arch="arm64",
+                                              boot_mode="legacy-bios", volume_size=2, volume_type="gp2"))
+    assert result.rc == 0, task.get("msg")
+    assert 0 < task["bytes_sent"] < 0.2 * os.path.getsize(raw)
+    image = aws.client("ec2").describe_images(ImageIds=[task["image_id"]])["Images"][0]
+    assert image["Architecture"] == "arm64"
+    assert image["BootMode"] == "legacy-bios"
+    assert image["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 2
+    assert image["BlockDeviceMappings"][0]["Ebs"]["VolumeType"] == "gp2"
+    head = aws.client("s3").head_object(Bucket=BUCKET, Key=key)
+    assert head["Metadata"]["edgeforge-disk-format"] == "vmdk"
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".vmdk") or p.endswith(".partial")]
+
+
+def test_check_mode_reports_the_plan_and_changes_nothing(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("check") + ".raw"
+    task, result = run_module(aws, image_args(raw, key=key), check=True)
+    assert result.rc == 0, task.get("msg")
+    assert task["changed"] is True
+    assert task["plan"]["upload"] == "upload"
+    assert task["plan"]["register"].startswith("RegisterImage %s (x86_64, uefi)" % key)
+    assert task["bytes_sent"] == 0
+    assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=key)
+
+
+def test_delete_object_after_and_the_info_module(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("cleanup") + ".raw"
+    task, result = run_module(aws, image_args(raw, key=key, delete_object_after=True))
+    assert result.rc == 0, task.get("msg")
+    assert task["object_deleted"] is True
+    info, result = run_module(aws, {"bucket": BUCKET, "key": key}, module="ec2_image_import_info")
+    assert result.rc == 0
+    assert info["object_exists"] is False
+    assert info["image_state"] == "available" and info["image_id"] == task["image_id"]
+
+
+def test_a_pending_ami_of_the_name_is_waited_for_not_imported_again(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "img.raw")
+    name = unique("pending")
+    ec2 = aws.client("ec2")
+    volume = ec2.create_volume(Size=1, AvailabilityZone=aws.region + "a")
+    snapshot = ec2.create_snapshot(VolumeId=volume["VolumeId"])
+    image_id = ec2.register_image(
+        Name=name, RootDeviceName="/dev/xvda", VirtualizationType="hvm", Architecture="x86_64",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot["SnapshotId"]}}],
+    )["ImageId"]
+    task, result = run_module(aws, image_args(raw, key=name + ".raw", ami_name=name))
+    assert result.rc == 0, task.get("msg")
+    assert task["image_id"] == image_id
+    assert task["image_state"] == "available"
+    assert task["import_task_id"] is None and task["bytes_sent"] == 0
+    assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=name)
+
+
+def test_the_test_double_reports_progress_like_aws(aws, vmimport_role, tmp_path):
+    """The double itself: pending -> converting with progress -> completed, and a real snapshot in moto."""
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("double") + ".raw"
+    s3 = aws.client("s3")
+    s3.upload_file(raw, BUCKET, key)
+    ec2 = aws.client("ec2")
+    task_id = ec2.import_snapshot(
+        DiskContainer={"Format": "RAW", "UserBucket": {"S3Bucket": BUCKET, "S3Key": key}}, RoleName="vmimport"
+    )["ImportTaskId"]
+    seen = []
+    for _ in range(10):
+        detail = ec2.describe_import_snapshot_tasks(ImportTaskIds=[task_id])["ImportSnapshotTasks"][0][
+            "SnapshotTaskDetail"]
+        seen.append((detail["Status"], detail.get("StatusMessage"), detail.get("Progress")))
+        if detail["Status"] == "completed":
+            break
+    assert ("active", "pending", "5") in seen and ("active", "converting", "42") in seen
+    assert seen[-1][0] == "completed"
+    assert ec2.describe_snapshots(SnapshotIds=[detail["SnapshotId"]])["Snapshots"][0]["VolumeSize"] == 1
