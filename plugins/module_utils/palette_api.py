@@ -150,14 +150,17 @@ def get_agent_version(endpoint, api_key, validate_certs=True, timeout=30):
         "Content-Type": "application/json",
         "Accept": "application/json",
     })
-    context = None
+    # Standard library only (module_utils stay free of Ansible imports); proxies come from the environment as usual.
+    handlers = []
     if url.startswith("https://"):
         context = ssl.create_default_context()
         if not validate_certs:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(*handlers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
+        with opener.open(request, timeout=timeout) as response:
             body = response.read()
     except urllib.error.HTTPError as err:
         body = b""

@@ -10,6 +10,8 @@ shape the documentation's `jq '.spec.latestVersion.content | match("version: ([^
     "no-field"  HTTP 200 JSON without .spec.latestVersion.content
     "error"     HTTP 500
 
+``PaletteApi(tls=True)`` serves HTTPS with a fresh self-signed certificate (``ca_file``), like a self-hosted Palette.
+
 Fixture (session scope): ``palette_api`` -> PaletteApi(endpoint="127.0.0.1:PORT", url="http://127.0.0.1:PORT",
 api_key=...). Tests that change ``answer`` restore it: ``with palette_api.answering("garbage"): ...``.
 """
@@ -19,7 +21,12 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
+import os
 import secrets
+import shutil
+import ssl
+import subprocess
+import tempfile
 import threading
 
 import pytest
@@ -44,8 +51,11 @@ def version_answer(version):
 class PaletteApi:
     """A running Palette API test double. ``requests`` records (path, headers) of every request."""
 
-    def __init__(self, api_key=None, version="4.5.15"):
+    def __init__(self, api_key=None, version="4.5.15", tls=False):
         self.api_key = api_key or "edgeforge-test-apikey-" + secrets.token_hex(12)
+        self.tls = tls
+        self.ca_file = None
+        self._tmpdir = None
         self.version = version
         self.answer = "ok"
         self.requests = []
@@ -93,6 +103,18 @@ class PaletteApi:
         port = self._server.server_address[1]
         self.endpoint = "127.0.0.1:%d" % port
         self.url = "http://127.0.0.1:%d" % port
+        if self.tls:
+            # A self-signed certificate, like a self-hosted Palette's (openssl is part of the base system).
+            self._tmpdir = tempfile.mkdtemp(prefix="edgeforge-test-palette-tls.")
+            cert, key = os.path.join(self._tmpdir, "cert.pem"), os.path.join(self._tmpdir, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                            "-keyout", key, "-out", cert], check=True, capture_output=True)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(cert, key)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.ca_file = cert
+            self.url = "https://127.0.0.1:%d" % port
         self._thread = threading.Thread(target=self._server.serve_forever, name="palette-api-test-double",
                                         daemon=True)
         self._thread.start()
@@ -104,6 +126,9 @@ class PaletteApi:
             self._server.server_close()
             self._thread.join(timeout=10)
             self._server = None
+        if self._tmpdir:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
     @contextlib.contextmanager
     def answering(self, answer):

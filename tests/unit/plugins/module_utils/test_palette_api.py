@@ -145,6 +145,21 @@ def test_host_without_scheme_uses_https():
     assert "https://%s%s" % (api.endpoint, VERSION_PATH) in str(err.value)
 
 
+def test_self_signed_certificate_needs_validate_certs_false():
+    with PaletteApi(tls=True) as api:
+        # https is the default for a bare host, and the certificate is checked.
+        with pytest.raises(PaletteUnreachableError) as err:
+            get_agent_version(api.endpoint, api.api_key, timeout=10)
+        message = str(err.value)
+        assert "https://%s%s" % (api.endpoint, VERSION_PATH) in message
+        assert "certificate" in message and "validate_certs=false" in message
+        assert api.requests == []
+        # With validation off, the same endpoint answers.
+        answer = get_agent_version(api.endpoint, api.api_key, validate_certs=False, timeout=10)
+        assert answer["tag"] == "v4.5.15"
+        assert answer["url"] == api.url + VERSION_PATH
+
+
 def test_silent_server_times_out():
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
