@@ -199,7 +199,7 @@ def mask_url(url):
     if parts.password is None:
         return url
     netloc = parts.netloc
-    userinfo, _, hostport = netloc.rpartition("@")
+    userinfo, hostport = netloc.rsplit("@", 1)
     user = userinfo.split(":", 1)[0]
     return urlunsplit((parts.scheme, "%s:%s@%s" % (user, MASK, hostport), parts.path, parts.query, parts.fragment))
 
@@ -735,8 +735,8 @@ def default_base_image(cfg):
     if cfg["os_distribution"] == "ubuntu":
         return "%s/kairos-ubuntu:%s-core-%s-generic-%s" % (base, os_version, cfg["arch"], cfg["kairos_version"])
     if cfg["os_distribution"] == "opensuse-leap":
-        return "%s/kairos-opensuse:leap-%s-core-%s-generic-%s" % (base, os_version, cfg["arch"],
-                                                                   cfg["kairos_version"])
+        return "%s/kairos-opensuse:leap-%s-core-%s-generic-%s" % (
+            base, os_version, cfg["arch"], cfg["kairos_version"])
     raise ValidationError("base_image", "", "an image reference: required for os_distribution %s"
                           % cfg["os_distribution"])
 

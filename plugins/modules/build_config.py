@@ -23,7 +23,7 @@ description:
     password part is masked as C(********) in every returned value, in the diff and in the logged invocation.
     The returned RV(config) therefore holds masked proxy URLs; pass the real proxy variables to later steps.
 author:
-  - edgeforge.artifacts contributors
+  - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.build_config
 options:
@@ -41,9 +41,11 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: In check mode O(dest) is not written; the result tells whether it would change.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff of O(dest), with proxy passwords masked.
 notes:
@@ -87,7 +89,7 @@ RETURN = r"""
 config:
   description:
     - The normalised configuration - every option with defaults applied, derived values resolved, file paths made
-      absolute. RV(config.k8s_versions) is the build matrix. Proxy passwords are masked.
+      absolute. Its C(k8s_versions) list is the build matrix. Proxy passwords are masked.
     - Other modules of the collection take this dict as their C(config) option.
   returned: always
   type: dict
@@ -258,6 +260,7 @@ def argument_spec():
             spec[name]["choices"] = _CHOICES[name]
     spec["http_proxy"]["no_log"] = False  # masked explicitly instead (see DOCUMENTATION)
     spec["https_proxy"]["no_log"] = False
+    spec["s3_key"]["no_log"] = False  # an S3 object name, not a key
     spec["proxy_cert_path"] = dict(type="path")
     spec["arg_file"] = dict(type="path")
     spec["dest"] = dict(type="path")
@@ -304,7 +307,8 @@ def main():
     for warning in config.warnings:
         module.warn(warning)
     for item in config.deprecations:
-        module.deprecate(item["msg"], version=item["version"], collection_name="edgeforge.artifacts")
+        # Every deprecation of BuildConfig (proxy_cert_path) is removed in 2.0.0.
+        module.deprecate(item["msg"], version="2.0.0", collection_name="edgeforge.artifacts")
 
     result = dict(changed=False)
     result.update(config.plan(mask=True))

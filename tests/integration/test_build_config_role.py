@@ -84,8 +84,8 @@ def test_bad_value_fails_the_play_with_a_clear_message(play, tmp_path):
 
 def test_check_mode_writes_nothing(play, tmp_path):
     dest = tmp_path / ".arg"
-    result, _ = play({"custom_tag": "palette-learn", "k8s_version": "1.27.2", "build_config_dest": str(dest)},
-                     check=True)
+    result = play({"custom_tag": "palette-learn", "k8s_version": "1.27.2", "build_config_dest": str(dest)},
+                  check=True)[0]
     assert result.rc == 0, result.output
     assert not dest.exists()
 
@@ -103,7 +103,7 @@ def test_vvv_never_prints_the_proxy_password(play, tmp_path):
     assert plan["config"]["https_proxy"] == "http://carol:********@proxy.example.com:3129"
     assert secret in dest.read_text() and stat.S_IMODE(os.stat(dest).st_mode) == 0o600
 
-    failed, _ = play({"http_proxy": "http://alice:%s@proxy.example.com:3128/not-a-proxy-path" % secret},
-                     verbosity=3)
+    failed = play({"http_proxy": "http://alice:%s@proxy.example.com:3128/not-a-proxy-path" % secret},
+                  verbosity=3)[0]
     assert failed.rc != 0
     assert secret not in failed.output

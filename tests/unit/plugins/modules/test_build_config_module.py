@@ -32,7 +32,8 @@ def messages(result, key):
     return json.dumps(result.get(key, []))
 
 
-def run(module, capsys, args, check_mode=False, diff=False):
+def run_with_output(module, capsys, args, check_mode=False, diff=False):
+    """Run the module in-process; return (result dict, raw stdout)."""
     args = dict(args)
     args["_ansible_check_mode"] = check_mode
     args["_ansible_diff"] = diff
@@ -43,9 +44,13 @@ def run(module, capsys, args, check_mode=False, diff=False):
     return json.loads(out), out
 
 
+def run(module, capsys, args, check_mode=False, diff=False):
+    return run_with_output(module, capsys, args, check_mode=check_mode, diff=diff)[0]
+
+
 def test_seed_arg_file_with_pe_version(module, capsys):
-    result, _ = run(module, capsys, {"arg_file": os.path.join(FIXTURES, "build-edge-artifacts.arg"),
-                                     "pe_version": "v4.4.12"})
+    result = run(module, capsys, {"arg_file": os.path.join(FIXTURES, "build-edge-artifacts.arg"),
+                                  "pe_version": "v4.4.12"})
     assert not result.get("failed"), result
     assert result["provider_images"] == ["ttl.sh/ubuntu:k3s-1.27.2-v4.4.12-palette-learn"]
     assert result["changed"] is False
@@ -55,15 +60,15 @@ def test_seed_arg_file_with_pe_version(module, capsys):
 
 
 def test_explicit_options_win_over_the_arg_file(module, capsys):
-    result, _ = run(module, capsys, {"arg_file": os.path.join(FIXTURES, "build-aws-cloud-images.arg"),
-                                     "image_registry": "registry.example.com:5000/edge", "custom_tag": "aws"})
+    result = run(module, capsys, {"arg_file": os.path.join(FIXTURES, "build-aws-cloud-images.arg"),
+                                  "image_registry": "registry.example.com:5000/edge", "custom_tag": "aws"})
     assert result["provider_images"] == ["registry.example.com:5000/edge/ubuntu:kubeadm-1.33.5-v4.9.21-aws"]
     assert result["config"]["s3_bucket"] == "edgeforge-demo-images"
 
 
 def test_ignored_arg_keys_and_template_notes_are_warned(module, capsys):
-    result, _ = run(module, capsys, {"arg_file": os.path.join(FIXTURES, "canvos-template.arg"),
-                                     "k8s_version": "1.27.2"})
+    result = run(module, capsys, {"arg_file": os.path.join(FIXTURES, "canvos-template.arg"),
+                                  "k8s_version": "1.27.2"})
     assert "TWO_NODE" in messages(result, "warnings")
     assert "CLUSTERCONFIG=spc.tgz" in messages(result, "warnings")
 
@@ -72,25 +77,25 @@ def test_dest_write_idempotence_check_mode_and_diff(module, capsys, tmp_path):
     dest = tmp_path / "canvos" / ".arg"
     args = {"custom_tag": "palette-learn", "k8s_version": "1.27.2", "dest": str(dest)}
 
-    result, _ = run(module, capsys, args, check_mode=True, diff=True)
+    result = run(module, capsys, args, check_mode=True, diff=True)
     assert result["changed"] is True and not dest.exists()
     assert result["arg_file_written"] == str(dest)
     assert "CUSTOM_TAG=palette-learn" in result["diff"]["after"] and result["diff"]["before"] == ""
 
-    result, _ = run(module, capsys, args, diff=True)
+    result = run(module, capsys, args, diff=True)
     assert result["changed"] is True
     assert dest.read_text() == result["diff"]["after"]
     assert stat.S_IMODE(os.stat(dest).st_mode) == 0o644
 
-    result, _ = run(module, capsys, args, diff=True)
+    result = run(module, capsys, args, diff=True)
     assert result["changed"] is False and "diff" not in result
 
-    result, _ = run(module, capsys, dict(args, custom_tag="other"), check_mode=True, diff=True)
+    result = run(module, capsys, dict(args, custom_tag="other"), check_mode=True, diff=True)
     assert result["changed"] is True
     assert "CUSTOM_TAG=palette-learn" in dest.read_text()  # check mode left it alone
 
     # The written file reads back to the same plan.
-    again, _ = run(module, capsys, {"arg_file": str(dest)})
+    again = run(module, capsys, {"arg_file": str(dest)})
     assert again["provider_images"] == ["ttl.sh/ubuntu:k3s-1.27.2-v4.9.21-palette-learn"]
 
 
@@ -102,7 +107,7 @@ def test_dest_write_idempotence_check_mode_and_diff(module, capsys, tmp_path):
 ])
 def test_bad_value_fails_before_anything_is_written(module, capsys, tmp_path, bad):
     dest = tmp_path / ".arg"
-    result, _ = run(module, capsys, dict(bad, dest=str(dest)))
+    result = run(module, capsys, dict(bad, dest=str(dest)))
     assert result["failed"] is True
     param = list(bad)[0]
     assert result["msg"].startswith(param + ":")
@@ -112,15 +117,15 @@ def test_bad_value_fails_before_anything_is_written(module, capsys, tmp_path, ba
 
 def test_empty_k8s_distribution_from_arg_file_fails(module, capsys, tmp_path):
     (tmp_path / ".arg").write_text("K8S_DISTRIBUTION=\n")
-    result, _ = run(module, capsys, {"arg_file": str(tmp_path / ".arg")})
+    result = run(module, capsys, {"arg_file": str(tmp_path / ".arg")})
     assert result["failed"] is True and result["msg"].startswith("k8s_distribution:")
 
 
 def test_proxy_password_never_leaves_the_module(module, capsys, tmp_path):
     secret = "Pr0xyPa55w0rd"
     dest = tmp_path / ".arg"
-    result, out = run(module, capsys, {"http_proxy": "http://alice:%s@proxy.example.com:3128" % secret,
-                                       "k8s_version": "1.27.2", "dest": str(dest)}, diff=True)
+    result, out = run_with_output(module, capsys, {"http_proxy": "http://alice:%s@proxy.example.com:3128" % secret,
+                                                   "k8s_version": "1.27.2", "dest": str(dest)}, diff=True)
     assert secret not in out
     assert result["config"]["http_proxy"] == "http://alice:********@proxy.example.com:3128"
     assert "HTTP_PROXY=http://alice:********@proxy.example.com:3128" in result["diff"]["after"]
@@ -130,7 +135,7 @@ def test_proxy_password_never_leaves_the_module(module, capsys, tmp_path):
 
     # Also in an arg file, and when validation fails.
     (tmp_path / "in.arg").write_text("HTTPS_PROXY=http://bob:%s@proxy:3128/bad-path\n" % secret)
-    result, out = run(module, capsys, {"arg_file": str(tmp_path / "in.arg")})
+    result, out = run_with_output(module, capsys, {"arg_file": str(tmp_path / "in.arg")})
     assert result["failed"] is True and secret not in out
 
 
@@ -139,22 +144,22 @@ def test_tightens_the_mode_of_an_existing_file_with_credentials(module, capsys, 
     args = {"https_proxy": "http://u:pw12345@proxy:3128", "dest": str(dest), "k8s_version": "1.27.2"}
     run(module, capsys, args)
     os.chmod(str(dest), 0o644)
-    result, _ = run(module, capsys, args)
+    result = run(module, capsys, args)
     assert result["changed"] is True
     assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
-    result, _ = run(module, capsys, args)
+    result = run(module, capsys, args)
     assert result["changed"] is False
 
 
 def test_deprecated_proxy_cert_path(module, capsys, tmp_path):
     (tmp_path / "ca.pem").write_text("pem")
-    result, _ = run(module, capsys, {"proxy_cert_path": str(tmp_path / "ca.pem"), "k8s_version": "1.27.2"})
+    result = run(module, capsys, {"proxy_cert_path": str(tmp_path / "ca.pem"), "k8s_version": "1.27.2"})
     assert result["config"]["proxy_cert_paths"] == [str(tmp_path / "ca.pem")]
     assert "use the list proxy_cert_paths" in messages(result, "deprecations")
 
 
 def test_choices_are_enforced_by_the_argument_spec(module, capsys):
-    result, _ = run(module, capsys, {"arch": "x86_64"})
+    result = run(module, capsys, {"arch": "x86_64"})
     assert result["failed"] is True and "arch" in result["msg"] and "amd64" in result["msg"]
 
 
