@@ -19,11 +19,14 @@ description:
     in any message.
   - Read-only, so it also runs in check mode.
 author:
-  - edgeforge.artifacts contributors
+  - edgeforge.artifacts contributors (@edgeforge)
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
+    details: The module only reads from the Palette API, so it runs unchanged in check mode.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 options:
   endpoint:

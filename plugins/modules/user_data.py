@@ -24,14 +24,18 @@ description:
   - The diff, the returned preview and every message show the registration token and all passwords as C(********).
   - With O(validate_only=true) nothing is written; use it with O(src) to check an existing file.
 author:
-  - edgeforge.artifacts contributors
+  - edgeforge.artifacts contributors (@edgeforge)
 requirements:
   - PyYAML
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
+    details: In check mode O(dest) is not written; the result tells whether it would change.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+    details: The diff of O(dest), with the registration token and every password shown as C(********).
 options:
   dest:
     description:
