@@ -112,7 +112,9 @@ def test_base_standin_content(docker_engine, standin_images):
     script = ("test -s /boot/vmlinuz && test -s /boot/initrd && grep -q KAIROS_VERSION /etc/kairos-release"
               " && grep -q live:CDLABEL /etc/cos/bootargs.cfg"
               " && test -L /etc/systemd/system/multi-user.target.wants/edgeforge-boot-ok.service"
-              " && lsinitrd /boot/initrd | grep -q dmsquash-live && lsinitrd /boot/initrd | grep -q sr_mod"
+              " && zcat /boot/initrd | cpio -t 2>/dev/null > /tmp/initrd.list"
+              " && grep -q dmsquash-live /tmp/initrd.list && grep -q /sr_mod.ko /tmp/initrd.list"
+              " && grep -q /isofs.ko /tmp/initrd.list && grep -q /virtio_scsi.ko /tmp/initrd.list"
               " && echo content-ok")
     out = docker_engine.client.containers.run(standin_images.base_image_tag, ["sh", "-c", script], remove=True,
                                               network_disabled=True)

@@ -278,6 +278,63 @@ class Builder:
         return push_image(self.client, reference, auth_config=auth_config)
 
 
+class _RegistrySeed:
+    """The base stand-in's blobs as a registry stored them, kept between sessions.
+
+    Pushing the ~750 MB base makes dockerd compress every layer again (minutes on two busy cores). A registry
+    that already holds the blobs answers dockerd's "blob exists?" question with yes, so the push only sends the
+    manifests: exactly what happens when a user re-pushes to a mirror that has the layers. The seed is a copy of
+    the registry's own files (blobs + the base repositories' links) taken right after the first real push, keyed
+    by the local base image id; a new base image makes a new seed and the old ones are removed.
+    """
+
+    def __init__(self, builder, registry, base_tag):
+        self.registry = registry
+        self.progress = builder.progress
+        self.lock = builder.lock
+        image_id = builder.client.images.get(base_tag).id.split(":")[-1][:16]
+        self.root = os.path.join(builder.state_dir, "registry-seed")
+        self.path = os.path.join(self.root, image_id)
+        self.v2 = os.path.join("docker", "registry", "v2")
+
+    def restore(self):
+        storage = getattr(self.registry, "storage", None)
+        if not storage or not os.path.isdir(os.path.join(self.path, self.v2)):
+            return False
+        subprocess.run(["cp", "-a", os.path.join(self.path, "docker"), storage + "/"], check=True)
+        self.progress("registry %s seeded with the base stand-in's layers from %s" % (self.registry.host, self.path))
+        return True
+
+    def save(self):
+        storage = getattr(self.registry, "storage", None)
+        source = os.path.join(storage or "", self.v2)
+        if not os.path.isdir(source):
+            return
+        with self.lock:
+            if not os.path.isdir(self.path):
+                self._save(source)
+
+    def _save(self, source):
+        os.makedirs(self.root, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=".seed.", dir=self.root)
+        try:
+            target = os.path.join(tmp, self.v2)
+            os.makedirs(os.path.join(target, "repositories", "palette-images"))
+            subprocess.run(["cp", "-a", os.path.join(source, "blobs"), target + "/"], check=True)
+            edge = os.path.join(source, "repositories", "palette-images", "edge")
+            os.makedirs(os.path.join(target, "repositories", "palette-images", "edge"))
+            for repo in sorted({repo for repo, _tag in BASE_TAGS}):
+                subprocess.run(["cp", "-a", os.path.join(edge, repo),
+                                os.path.join(target, "repositories", "palette-images", "edge") + "/"], check=True)
+            for old in os.listdir(self.root):
+                if not old.startswith("."):
+                    shutil.rmtree(os.path.join(self.root, old), ignore_errors=True)
+            os.rename(tmp, self.path)
+        except (OSError, subprocess.CalledProcessError):
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+
 class StandIns:
     """What the `standin_images` fixture returns.
 
@@ -325,12 +382,16 @@ class StandIns:
         started = time.monotonic()
         self.minbase_tag = self.builder.minbase()
         self.base_image_tag = self.builder.base()
+        seed = _RegistrySeed(self.builder, self.registry, self.base_image_tag)
+        seeded = seed.restore()
         for repo, tag in BASE_TAGS:
             ref = "%s/edge/%s:%s" % (self.pub_repo, repo, tag.format(arch=ARCH, kairos=KAIROS_VERSION))
             self._publish(self.base_image_tag, ref)
             os_dist = "ubuntu" if repo == "kairos-ubuntu" else "opensuse-leap"
             os_version = tag.split("-core-")[0].replace("leap-", "")
             self.base_images[(os_dist, os_version)] = ref
+        if not seeded:
+            seed.save()
         self.base_image = self.base_images[("ubuntu", "22.04")]
         for dist, version in PROVIDER_VERSIONS.items():
             self.ensure_provider(dist, version)
