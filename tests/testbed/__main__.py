@@ -123,7 +123,6 @@ def cmd_up(args):
         "testbed_registry": anon.host,
         "testbed_auth_registry": auth.host,
         "testbed_docker_host": engine.base_url,
-        "ansible_python_interpreter": sys.executable,
     })
     vars_file = os.path.join(REPO_ROOT, args.vars_file) if not os.path.isabs(args.vars_file) else args.vars_file
     os.makedirs(os.path.dirname(vars_file), exist_ok=True)
