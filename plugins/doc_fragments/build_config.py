@@ -176,12 +176,12 @@ options:
     type: str
   s3_key:
     description:
-      - S3 object key of the uploaded raw image (CanvOS C(S3_KEY)); letters, digits and V(!-_.*'()/), at most 1024
+      - S3 object key of the uploaded raw image (CanvOS C(S3_KEY)); letters, digits and the characters ! - _ . * ' ( ) /, at most 1024
         bytes. Empty lets the AWS import choose its default.
     type: str
   ami_name:
     description:
-      - Name of the registered AMI; 3-128 letters, digits, spaces and V(()[]./-'@_). Empty lets the AWS import use
+      - Name of the registered AMI; 3-128 letters, digits, spaces and the characters ( ) [ ] . / - ' @ _. Empty lets the AWS import use
         the S3 key.
     type: str
   k8s_versions_file:
