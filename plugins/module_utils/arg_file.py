@@ -44,13 +44,14 @@ class ArgValues(OrderedDict):
     """The values of a ``.arg`` file (upper-case keys, in file order).
 
     ``unresolved`` lists the ``$VAR`` references that named no earlier key (they expanded to "").
-    ``lines`` maps each key to the line number where it was (last) set.
+    ``lines`` maps each key to the line number where it was (last) set; ``raw`` to its text before parsing.
     """
 
     def __init__(self, *args, **kwargs):
         super(ArgValues, self).__init__(*args, **kwargs)
         self.unresolved = []
         self.lines = {}
+        self.raw = {}
 
 
 def _expand(text, known, unresolved):
@@ -116,6 +117,7 @@ def parse_arg_text(text, source=".arg"):
         key = key.upper()
         values[key] = _parse_value(rest, values, values.unresolved, where)
         values.lines[key] = number
+        values.raw[key] = rest.strip()
     return values
 
 

@@ -785,6 +785,8 @@ def read_arg_file(path):
         if name not in OPTIONS and name not in DEPRECATED_OPTIONS:
             options.ignored.append(key)
             continue
+        if name == "image_repo" and raw.raw.get(key) in ("$OS_DISTRIBUTION", "${OS_DISTRIBUTION}"):
+            continue  # the template's "follow OS_DISTRIBUTION" is our default too: keep it a default
         if name in CANVOS_IF_EXISTS_DEFAULTS and value == CANVOS_IF_EXISTS_DEFAULTS[name] \
                 and not os.path.isfile(os.path.join(base_dir, value)):
             options.notes.append("%s=%s (the CanvOS template default) names no file next to %s: ignored, as "

@@ -150,6 +150,14 @@ def test_write_then_read_gives_the_identical_config(tmp_path):
         assert again.plan() == config.plan(), options
 
 
+def test_read_then_write_is_stable(tmp_path):
+    """Reading a written file and writing it again gives the same text (IMAGE_REPO keeps following OS_DISTRIBUTION)."""
+    for number, options in enumerate(_configs(tmp_path)):
+        path = str(tmp_path / ("%d.arg" % number))
+        text = write_arg_file(path, BuildConfig.from_options(options))
+        assert BuildConfig.from_options(read_arg_file(path)).arg_text() == text, options
+
+
 def test_write_accepts_an_options_dict_and_validates_it(tmp_path):
     write_arg_file(str(tmp_path / "a.arg"), {"custom_tag": "x"})
     assert read_arg_file(str(tmp_path / "a.arg"))["custom_tag"] == "x"

@@ -75,11 +75,12 @@ def test_aws_guide_arg():
 
 def test_canvos_template_arg_expands_image_repo_and_skips_absent_if_exists_files(tmp_path):
     options = read_arg_file(os.path.join(FIXTURES, "canvos-template.arg"))
-    assert options["image_repo"] == "ubuntu"
+    assert "image_repo" not in options  # IMAGE_REPO=$OS_DISTRIBUTION is the default: it follows os_distribution
     assert "clusterconfig" not in options and "edge_custom_config" not in options
     assert any("CLUSTERCONFIG=spc.tgz" in note for note in options.notes)
     assert options.ignored == ["TWO_NODE"]
     result = BuildConfig.from_options(options).plan()
+    assert result["config"]["image_repo"] == "ubuntu"
     assert result["config"]["clusterconfig"] == ""
     assert len(result["provider_images"]) == len(K8S_VERSIONS["k3s"])
 
