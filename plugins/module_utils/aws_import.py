@@ -655,20 +655,7 @@ class ImageImporter:
         with _Timer(self.seconds, "preflight"):
             self.preflight_role()
 
-        with _Timer(self.seconds, "checksum"):
-            size = os.path.getsize(opts["image_path"])
-            self.log("computing the SHA-256 of %s (%s)" % (opts["image_path"], format_bytes(size)))
-            source_sha = file_sha256(opts["image_path"])
-        self.result["source_sha256"] = source_sha
-        head = self._head()
-        decision = object_decision(head, size, source_sha, opts["disk_format"], opts["overwrite"])
-        if decision == "refuse":
-            raise EdgeforgeError(
-                "s3://%s/%s already exists and differs from %s (object: %s; local: size %d, sha256 %s, format %s). "
-                "Set overwrite: true to replace it, or choose another s3_key."
-                % (opts["bucket"], opts["key"], opts["image_path"], describe_object(head), size, source_sha,
-                   opts["disk_format"])
-            )
+        decision = self.ensure_object()
 
         if self.check_mode:
             self.result["plan"] = {
@@ -684,12 +671,6 @@ class ImageImporter:
             self.result["changed"] = True
             self.seconds["total"] = round(time.monotonic() - started, 3)
             return self.result
-
-        if decision == "same":
-            self.log("%s already holds this image (sha256 %s): not sent again" % (self.result["s3_uri"], source_sha))
-            self.result["upload"] = "skipped"
-        else:
-            self._upload_image(size, source_sha, replacing=decision == "replace")
 
         with _Timer(self.seconds, "import"):
             snapshot_id = self.import_snapshot(deadline)
@@ -715,6 +696,36 @@ class ImageImporter:
         self.seconds["total"] = round(time.monotonic() - started, 3)
         self.log("AMI %s (%s) is available in %s" % (image_id, opts["ami_name"], self.conn.region))
         return self.result
+
+    def ensure_object(self):
+        """Checksum the image, compare it with the object at the key and upload it when needed.
+
+        Returns the decision ('absent' and 'replace' upload, 'same' skips); a differing object without overwrite
+        raises. In check mode nothing is uploaded.
+        """
+        opts = self.opts
+        with _Timer(self.seconds, "checksum"):
+            size = os.path.getsize(opts["image_path"])
+            self.log("computing the SHA-256 of %s (%s)" % (opts["image_path"], format_bytes(size)))
+            source_sha = file_sha256(opts["image_path"])
+        self.result["source_sha256"] = source_sha
+        head = self._head()
+        decision = object_decision(head, size, source_sha, opts["disk_format"], opts["overwrite"])
+        if decision == "refuse":
+            raise EdgeforgeError(
+                "s3://%s/%s already exists and differs from %s (object: %s; local: size %d, sha256 %s, format %s). "
+                "Set overwrite: true to replace it, or choose another s3_key."
+                % (opts["bucket"], opts["key"], opts["image_path"], describe_object(head), size, source_sha,
+                   opts["disk_format"])
+            )
+        if self.check_mode:
+            return decision
+        if decision == "same":
+            self.log("%s already holds this image (sha256 %s): not sent again" % (self.result["s3_uri"], source_sha))
+            self.result["upload"] = "skipped"
+        else:
+            self._upload_image(size, source_sha, replacing=decision == "replace")
+        return decision
 
     def _resource_tags(self):
         tags = {"Name": self.opts["ami_name"]}
@@ -837,9 +848,15 @@ class ImageImporter:
         metadata = {META_SHA256: content_sha, META_SOURCE_SHA256: source_sha, META_FORMAT: opts["disk_format"]}
 
         uploads = []
-        paginator = s3.get_paginator("list_multipart_uploads")
-        for page in paginator.paginate(Bucket=bucket, Prefix=key):
-            uploads.extend(u for u in page.get("Uploads", []) if u.get("Key") == key)
+        try:
+            paginator = s3.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=bucket, Prefix=key):
+                uploads.extend(u for u in page.get("Uploads", []) if u.get("Key") == key)
+        except Exception as err:  # pylint: disable=broad-except
+            if error_code(err) not in ("NotImplemented", "501"):
+                raise self._client_error("ListMultipartUploads on %s" % bucket, err) from None
+            # Some S3-compatible stores cannot list uploads: nothing can be resumed or cleaned up there.
+            self.log("the object store cannot list multipart uploads: starting a new upload")
 
         upload_id = None
         reused = {}
@@ -979,7 +996,8 @@ class ImageImporter:
             task = tasks[0] if tasks else {}
             status, message, progress = import_state(task)
             if (status, message, progress) != last:
-                self.log("import task %s: %s %s %s" % (task_id, status, message, ("%s%%" % progress) if progress else ""))
+                self.log(" ".join(x for x in ("import task %s:" % task_id, status, message,
+                                              ("%s%%" % progress) if progress else "") if x))
                 last = (status, message, progress)
             if status == "completed":
                 snapshot_id = (task.get("SnapshotTaskDetail") or {}).get("SnapshotId")
