@@ -1,0 +1,185 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: edgeforge.artifacts contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: boot_check
+short_description: Boot an installer ISO or a raw disk image in QEMU and wait for a line on its serial console
+version_added: 0.1.0
+description:
+  - Proves an image boots before anyone flashes it - starts QEMU with BIOS (SeaBIOS) or UEFI (OVMF) firmware, the ISO
+    as a CD-ROM or the raw image as a disk (in snapshot mode, so the file and its checksum are never changed), sends
+    the serial console to a log file and waits a bounded time for O(marker).
+  - Fails with the last console lines when the marker does not appear in time or QEMU stops early. QEMU is always
+    stopped when the module returns.
+  - Changes nothing (changed is always false); runs in check mode too.
+author:
+  - edgeforge.artifacts contributors
+options:
+  path:
+    description:
+      - The ISO (booted as a CD-ROM) or raw disk image (booted as a virtio disk).
+    type: path
+    required: true
+  firmware:
+    description:
+      - V(bios) (SeaBIOS) or V(uefi) (OVMF).
+    type: str
+    choices: [bios, uefi]
+    default: bios
+  marker:
+    description:
+      - Text to wait for on the serial console (ttyS0). The test images print V(EDGEFORGE-BOOT-OK); for a real Kairos
+        installer use for example V(login:) or a line your user data prints.
+    type: str
+    default: EDGEFORGE-BOOT-OK
+  timeout:
+    description:
+      - Seconds to wait for the marker. Software emulation (TCG) needs about 45 seconds for a small image on an idle
+        machine; allow 120-180 on a busy one.
+    type: int
+    default: 180
+  accel:
+    description:
+      - V(tcg) (software emulation, works everywhere, the default), V(kvm), or V(auto) (KVM when /dev/kvm is usable and
+        a short probe succeeds, else TCG). Some virtual machines offer a /dev/kvm on which guests hang; keep V(tcg) there.
+    type: str
+    choices: [tcg, kvm, auto]
+    default: tcg
+  media:
+    description:
+      - How the image is attached; V(auto) picks V(cdrom) for C(.iso) files and V(disk) otherwise.
+    type: str
+    choices: [auto, cdrom, disk]
+    default: auto
+  memory_mb:
+    description:
+      - Guest memory in MiB.
+    type: int
+    default: 2048
+  cpus:
+    description:
+      - Guest CPUs.
+    type: int
+    default: 2
+  log_path:
+    description:
+      - Where to write the serial console log. Default - beside the image, C(<image>.<firmware>-boot.log).
+    type: path
+  ovmf_code:
+    description:
+      - OVMF firmware code file; default - the first installed of C(/usr/share/OVMF/OVMF_CODE.fd) and its variants.
+    type: path
+  ovmf_vars:
+    description:
+      - OVMF variables template (copied for each boot, never written). Default - the one matching O(ovmf_code).
+    type: path
+requirements:
+  - qemu-system-x86_64 (Debian package qemu-system-x86)
+  - OVMF for UEFI (Debian package ovmf)
+attributes:
+  check_mode:
+    support: full
+    details: The boot check changes nothing, so it runs in check mode too.
+  diff_mode:
+    support: none
+seealso:
+  - module: edgeforge.artifacts.installer_iso
+  - module: edgeforge.artifacts.raw_disk_image
+"""
+
+EXAMPLES = r"""
+- name: Boot the installer ISO under UEFI firmware
+  edgeforge.artifacts.boot_check:
+    path: build/palette-edge-installer.iso
+    firmware: uefi
+    timeout: 240
+
+- name: Boot a real Kairos installer and wait for its login prompt
+  edgeforge.artifacts.boot_check:
+    path: build/palette-edge-installer.iso
+    marker: "login:"
+"""
+
+RETURN = r"""
+seconds:
+  description: Seconds from starting QEMU to the marker.
+  returned: success
+  type: float
+  sample: 44.7
+marker_line:
+  description: The console line holding the marker.
+  returned: success
+  type: str
+  sample: EDGEFORGE-BOOT-OK
+log_path:
+  description: The serial console log.
+  returned: always
+  type: str
+  sample: /home/user/edge/build/palette-edge-installer.iso.uefi-boot.log
+accel:
+  description: The acceleration used.
+  returned: success
+  type: str
+  sample: tcg
+firmware:
+  description: The firmware used.
+  returned: success
+  type: str
+  sample: uefi
+media:
+  description: How the image was attached.
+  returned: success
+  type: str
+  sample: cdrom
+command:
+  description: The QEMU command line.
+  returned: success
+  type: list
+  elements: str
+  sample: [qemu-system-x86_64, -accel, tcg, -machine, pc, -m, "2048"]
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.boot_check import boot_check
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            firmware=dict(type="str", default="bios", choices=["bios", "uefi"]),
+            marker=dict(type="str", default="EDGEFORGE-BOOT-OK"),
+            timeout=dict(type="int", default=180),
+            accel=dict(type="str", default="tcg", choices=["tcg", "kvm", "auto"]),
+            media=dict(type="str", default="auto", choices=["auto", "cdrom", "disk"]),
+            memory_mb=dict(type="int", default=2048),
+            cpus=dict(type="int", default=2),
+            log_path=dict(type="path"),
+            ovmf_code=dict(type="path"),
+            ovmf_vars=dict(type="path"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    log_path = params["log_path"] or "%s.%s-boot.log" % (os.path.abspath(params["path"]), params["firmware"])
+    try:
+        result = boot_check(params["path"], firmware=params["firmware"], marker=params["marker"],
+                            timeout=params["timeout"], accel=params["accel"], media=params["media"],
+                            memory_mb=params["memory_mb"], cpus=params["cpus"], log_path=log_path,
+                            ovmf_code=params["ovmf_code"], ovmf_vars=params["ovmf_vars"], progress=module.log)
+    except EdgeforgeError as err:
+        module.fail_json(msg=str(err), log_path=log_path)
+    module.exit_json(changed=False, **result)
+
+
+if __name__ == "__main__":
+    main()

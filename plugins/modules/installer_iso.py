@@ -1,0 +1,320 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: edgeforge.artifacts contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: installer_iso
+short_description: Build the Palette Edge installer ISO from the installer image
+version_added: 0.1.0
+description:
+  - Builds what CanvOS's C(+iso) target builds, C(build/<ISO_NAME>.iso) and C(build/<ISO_NAME>.iso.sha256), without
+    Earthly and without privileged containers.
+  - The root filesystem of the installer image (C(palette-installer-image:<tag>)) is exported through the Docker
+    engine, squashed (zstd, all cores) and packed with GRUB into an ISO in the Kairos live layout - volume label
+    C(COS_LIVE), C(/rootfs.squashfs), C(/boot/kernel), C(/boot/initrd) - bootable from BIOS and UEFI firmware (El
+    Torito plus an EFI system partition image) and, written to a USB stick, as a hybrid MBR/GPT disk.
+  - The GRUB menu has the CanvOS entries C(Palette eXtended Kubernetes Edge Installer), C(... (manual)) and
+    C(Palette Edge Interactive Installer); C(force_interactive_install) makes the third the default and C(debug) adds
+    C(rd.immucore.debug console=tty0 rd.debug) to every entry.
+  - The user data becomes C(/config.yaml); content bundles (C(*.zst)) go to C(/opt/spectrocloud/content/) cut into
+    3 GB parts C(<name>.zst_part00), C(_part01) ... (ISO 9660 file-size limit; the parts are mapped straight from the
+    bundle, so no split copies are written); C(clusterconfig) becomes C(/opt/spectrocloud/clusterconfig/spc.tgz) and
+    C(edge_custom_config) C(/.edge_custom_config.yaml).
+  - The tools run in the disk builder image, which the module builds from its own Dockerfile
+    (C(files/builder/Dockerfile) of the collection; Debian with xorriso, GRUB, mtools, squashfs-tools, dosfstools,
+    e2fsprogs, fdisk) and reuses while its recipe label matches.
+  - The ISO is written under a temporary name and renamed when complete, then checked against the C(.sha256) file
+    written beside it (C(sha256sum) format). A stamp of the inputs digest is kept beside it
+    (C(.<ISO_NAME>.iso.edgeforge-inputs)); when the inputs are unchanged and the ISO still matches its checksum,
+    nothing is rebuilt (changed=false).
+  - Progress lines go to C(<build_dir>/logs/installer_iso.progress.log) while the build runs; the full tool output to
+    C(<build_dir>/logs/<ISO_NAME>.iso.build.log).
+author:
+  - edgeforge.artifacts contributors
+extends_documentation_fragment:
+  - edgeforge.artifacts.docker
+options:
+  config:
+    description:
+      - The normalised build configuration, C(build_config_plan.config) as set by the
+        C(edgeforge.artifacts.build_config) role. Read keys - C(iso_name), C(clusterconfig), C(edge_custom_config),
+        C(force_interactive_install), C(debug), C(http_proxy), C(https_proxy), C(no_proxy).
+    type: dict
+    default: {}
+  installer_image:
+    description:
+      - The installer image to build from (C(build_config_plan.installer_image)); it must be in the Docker engine.
+    type: str
+    required: true
+  build_dir:
+    description:
+      - Directory of the outputs (CanvOS C(build/)).
+    type: path
+    default: build
+  iso_name:
+    description:
+      - Name of the ISO without C(.iso). Overrides C(config.iso_name); default V(palette-edge-installer).
+      - Letters, digits, V(.), V(_) and V(-) only.
+    type: str
+  user_data:
+    description:
+      - The (validated) user-data file, embedded as C(/config.yaml). It holds the registration token, so it is never
+        printed. A path that does not exist is an error; leave it unset for an ISO without user data.
+    type: path
+  content_dir:
+    description:
+      - Directories holding content bundles (C(*.zst); other files are ignored, as in CanvOS). A directory that does
+        not exist is an error.
+    type: list
+    elements: path
+    default: []
+  clusterconfig:
+    description:
+      - Cluster definition archive to embed; overrides C(config.clusterconfig). Must exist when set.
+    type: path
+  edge_custom_config:
+    description:
+      - Edge custom configuration file to embed; overrides C(config.edge_custom_config). Must exist when set.
+    type: path
+  force_interactive_install:
+    description:
+      - Make C(Palette Edge Interactive Installer) the default menu entry. Overrides C(config.force_interactive_install).
+    type: bool
+  debug:
+    description:
+      - Add the debug kernel arguments to every menu entry. Overrides C(config.debug).
+    type: bool
+  grub_timeout:
+    description:
+      - Seconds the GRUB menu waits before booting the default entry.
+    type: int
+    default: 5
+  extra_cmdline:
+    description:
+      - More kernel arguments for every menu entry.
+    type: str
+    default: ""
+  kernel_path:
+    description:
+      - Kernel inside the installer image; by default the first of C(/boot/vmlinuz), C(/vmlinuz), C(/boot/vmlinuz-*).
+    type: str
+  initrd_path:
+    description:
+      - Initrd inside the installer image; by default the first of C(/boot/initrd), C(/initrd.img), C(/boot/initrd.img-*).
+    type: str
+  squashfs_compression_level:
+    description:
+      - zstd level of C(rootfs.squashfs) (1-22). Higher gives a smaller ISO and a slower build.
+    type: int
+    default: 3
+  builder:
+    description:
+      - V(container) runs the tools in the disk builder image (default, nothing to install on the host).
+      - V(host) runs the same commands on the host (needs the packages of the builder image installed there).
+      - V(auroraboot) is not run by this module; see the notes for the equivalent upstream command.
+    type: str
+    choices: [container, host, auroraboot]
+    default: container
+  builder_base_image:
+    description:
+      - Base image of the disk builder image (a Debian 12 or later image; its package mirror must be reachable).
+    type: str
+    default: debian:bookworm-slim
+  force:
+    description:
+      - Rebuild even when the ISO is up to date.
+    type: bool
+    default: false
+notes:
+  - C(builder=auroraboot) - to use Kairos's own tool instead, run what CanvOS runs on a host that can pull it -
+    C(docker run --privileged -v /var/run/docker.sock:/var/run/docker.sock -v $PWD/build:/output
+    quay.io/kairos/auroraboot:<version> build-iso --overlay-iso /overlay --output /output docker:<installer image>).
+    That path is not tested here (the image cannot be pulled offline); the module fails with this hint.
+  - Run the result with M(edgeforge.artifacts.boot_check) to see it boot in QEMU (BIOS and UEFI) before flashing.
+seealso:
+  - module: edgeforge.artifacts.raw_disk_image
+  - module: edgeforge.artifacts.boot_check
+attributes:
+  check_mode:
+    support: full
+    details: Reports whether the ISO would be built (inputs changed) without exporting or building anything.
+  diff_mode:
+    support: full
+    details: Shows the old and new checksum of the ISO.
+"""
+
+EXAMPLES = r"""
+- name: Build the installer ISO
+  edgeforge.artifacts.installer_iso:
+    config: "{{ build_config_plan.config }}"
+    installer_image: "{{ build_config_plan.installer_image }}"
+    user_data: "{{ user_data_path }}"
+    content_dir: [content-3a1f9e]
+    build_dir: "{{ playbook_dir }}/../build"
+  register: iso
+
+- name: Show its checksum
+  ansible.builtin.debug:
+    msg: "{{ iso.iso_path }} sha256 {{ iso.sha256 }}"
+"""
+
+RETURN = r"""
+iso_path:
+  description: Absolute path of the ISO.
+  returned: always
+  type: str
+  sample: /home/user/edge/build/palette-edge-installer.iso
+sha256_path:
+  description: Path of the checksum file (C(sha256sum -c) format).
+  returned: always
+  type: str
+  sample: /home/user/edge/build/palette-edge-installer.iso.sha256
+sha256:
+  description: SHA-256 of the ISO (absent in check mode when it would be built).
+  returned: when the ISO exists
+  type: str
+  sample: 4f8e0f2b1c9d5a7e3b6c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c5d7e9f1a
+size:
+  description: Size of the ISO in bytes.
+  returned: when the ISO exists
+  type: int
+  sample: 1438646272
+content_parts:
+  description: Content bundle parts in the ISO (C(/opt/spectrocloud/content/<name>)) with their sizes.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "core-bundle.tar.zst_part00", "size": 3000000000}, {"name": "core-bundle.tar.zst_part01", "size": 221225472}]
+inputs_digest:
+  description: Digest of every input of the build (the stamp compared for idempotency).
+  returned: always
+  type: str
+  sample: 22e7adb5e1f3acddb022500929bf7af4dbfca3d7b8d1785b3b49e5603dfdca05
+seconds:
+  description: Build time in seconds.
+  returned: when built
+  type: float
+  sample: 61.4
+kernel:
+  description: Kernel path inside the installer image that became C(/boot/kernel).
+  returned: when built
+  type: str
+  sample: /boot/vmlinuz
+initrd:
+  description: Initrd path inside the installer image that became C(/boot/initrd).
+  returned: when built
+  type: str
+  sample: /boot/initrd
+build_files:
+  description: The file names in the build directory after the build (what C(ls build/) shows).
+  returned: always
+  type: list
+  elements: str
+  sample: [palette-edge-installer.iso, palette-edge-installer.iso.sha256]
+progress_log:
+  description: File with timestamped progress lines of the build.
+  returned: always
+  type: str
+  sample: /home/user/edge/build/logs/installer_iso.progress.log
+"""
+
+import os
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    import docker  # noqa: F401  pylint: disable=unused-import
+    HAS_DOCKER = True
+    DOCKER_IMPORT_ERROR = None
+except ImportError:
+    HAS_DOCKER = False
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ProgressLog
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
+    DOCKER_ARGUMENT_SPEC, engine_factory)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import (
+    DEFAULT_ISO_NAME, DiskBuilder, IsoRequest, read_sha256_file)
+
+
+def pick(params, config, key):
+    """The module option when given, else the configuration's value."""
+    if params.get(key) is not None:
+        return params[key]
+    return config.get(key)
+
+
+def build_files(build_dir):
+    try:
+        return sorted(name for name in os.listdir(build_dir) if not name.startswith("."))
+    except OSError:
+        return []
+
+
+def main():
+    argument_spec = dict(
+        config=dict(type="dict", default={}),
+        installer_image=dict(type="str", required=True),
+        build_dir=dict(type="path", default="build"),
+        iso_name=dict(type="str"),
+        user_data=dict(type="path"),
+        content_dir=dict(type="list", elements="path", default=[]),
+        clusterconfig=dict(type="path"),
+        edge_custom_config=dict(type="path"),
+        force_interactive_install=dict(type="bool"),
+        debug=dict(type="bool"),
+        grub_timeout=dict(type="int", default=5),
+        extra_cmdline=dict(type="str", default=""),
+        kernel_path=dict(type="str"),
+        initrd_path=dict(type="str"),
+        squashfs_compression_level=dict(type="int", default=3),
+        builder=dict(type="str", default="container", choices=["container", "host", "auroraboot"]),
+        builder_base_image=dict(type="str", default="debian:bookworm-slim"),
+        force=dict(type="bool", default=False),
+    )
+    argument_spec.update(DOCKER_ARGUMENT_SPEC)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    params = module.params
+    config = params["config"] or {}
+    build_dir = os.path.abspath(params["build_dir"])
+    progress_path = os.path.join(build_dir, "logs", "installer_iso.progress.log")
+    level = params["squashfs_compression_level"]
+    if level < 1 or level > 22:
+        module.fail_json(msg="squashfs_compression_level: %r is not valid; 1-22" % level)
+    try:
+        request = IsoRequest(
+            params["installer_image"], build_dir,
+            iso_name=params["iso_name"] or config.get("iso_name") or DEFAULT_ISO_NAME,
+            user_data=params["user_data"], content_dirs=params["content_dir"],
+            clusterconfig=pick(params, config, "clusterconfig"),
+            edge_custom_config=pick(params, config, "edge_custom_config"),
+            force_interactive_install=bool(pick(params, config, "force_interactive_install")),
+            debug=bool(pick(params, config, "debug")), grub_timeout=params["grub_timeout"],
+            extra_cmdline=params["extra_cmdline"], kernel_path=params["kernel_path"],
+            initrd_path=params["initrd_path"], squashfs_level=level)
+        proxies = {key: config.get(key) for key in ("http_proxy", "https_proxy", "no_proxy") if config.get(key)}
+        old_sha = read_sha256_file(request.output + ".sha256") if os.path.isfile(request.output) else None
+        with ProgressLog(None if module.check_mode else progress_path, callback=module.log) as progress:
+            builder = DiskBuilder(engine_factory(params)(), builder=params["builder"],
+                                  builder_base_image=params["builder_base_image"], proxies=proxies,
+                                  progress=progress)
+            result = builder.build_iso(request, check_mode=module.check_mode, force=params["force"])
+    except EdgeforgeError as err:
+        module.fail_json(msg=str(err))
+    result["build_files"] = build_files(build_dir)
+    result["progress_log"] = progress_path
+    if result["changed"]:
+        result["diff"] = {"before": {"path": request.output, "sha256": old_sha},
+                          "after": {"path": request.output, "sha256": result.get("sha256", "(to be built)")}}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: edgeforge.artifacts contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: raw_disk_image
+short_description: Build a bootable raw GPT disk image (the Palette Edge cloud image) from the installer image
+version_added: 0.1.0
+description:
+  - Builds the raw disk CanvOS's C(+cloud-image) target makes with AuroraBoot and C(add-content-partition.sh) - the
+    input of the AWS import - without privileged containers or loop devices.
+  - "GPT layout: 1 EFI (FAT, label C(COS_GRUB), EFI system partition, GRUB at C(EFI/BOOT/BOOTX64.EFI)); 2 OEM (ext2,
+    C(COS_OEM), the user data as C(90_custom.yaml), or a file holding only C(#cloud-config) when none is given);
+    3 RECOVERY (ext2, C(COS_RECOVERY), C(/cOS/recovery.squashfs) made from the installer image, C(/cOS/vmlinuz),
+    C(/cOS/initrd) and the GRUB menu C(/grub2/grub.cfg)); 4 CONTENT (ext4, C(COS_CONTENT), only when there are
+    content bundles, a cluster definition or an edge custom config - C(bundle-content/), C(spc-config/),
+    C(edge-config/.edge_custom_config.yaml)); and a 1 MiB BIOS boot partition (GRUB core image) so the disk boots
+    from BIOS as well as UEFI firmware."
+  - Kairos creates C(COS_STATE) and C(COS_PERSISTENT) itself when it resets from the recovery system on first boot.
+  - Each filesystem is made in a file of its partition's size (C(mkfs -d), C(mkfs.vfat) + mtools) and copied into a
+    sparse image with C(dd conv=notrunc,sparse), so the file only allocates about the data it holds.
+  - Written under a temporary name, renamed when complete, checked against the C(.sha256) file written beside it;
+    unchanged inputs and a matching checksum give changed=false.
+author:
+  - edgeforge.artifacts contributors
+extends_documentation_fragment:
+  - edgeforge.artifacts.docker
+options:
+  config:
+    description:
+      - The normalised build configuration (C(build_config_plan.config)). Read keys - C(iso_name), C(clusterconfig),
+        C(edge_custom_config), C(debug), C(http_proxy), C(https_proxy), C(no_proxy).
+    type: dict
+    default: {}
+  installer_image:
+    description:
+      - The installer image to build from; it must be in the Docker engine.
+    type: str
+    required: true
+  build_dir:
+    description:
+      - Directory of the outputs.
+    type: path
+    default: build
+  raw_name:
+    description:
+      - File name of the image without C(.raw). Default C(config.iso_name), else V(palette-edge-installer).
+      - Letters, digits, V(.), V(_) and V(-) only.
+    type: str
+  user_data:
+    description:
+      - The (validated) user-data file, copied to the OEM partition. Never printed. A path that does not exist is an
+        error.
+    type: path
+  content_dir:
+    description:
+      - Directories holding content bundles (C(*.zst) and C(*.tar)). A directory that does not exist is an error.
+    type: list
+    elements: path
+    default: []
+  clusterconfig:
+    description:
+      - Cluster definition archive for the content partition; overrides C(config.clusterconfig).
+    type: path
+  edge_custom_config:
+    description:
+      - Edge custom configuration file for the content partition; overrides C(config.edge_custom_config).
+    type: path
+  debug:
+    description:
+      - Add the debug kernel arguments to the menu entries. Overrides C(config.debug).
+    type: bool
+  default_entry:
+    description:
+      - Default GRUB entry - V(recovery) boots the recovery system, V(reset) boots it with C(kairos.reset).
+    type: str
+    choices: [recovery, reset]
+    default: recovery
+  bios_boot:
+    description:
+      - Add the BIOS boot partition and GRUB's BIOS boot code (UEFI boot works either way).
+    type: bool
+    default: true
+  grub_timeout:
+    description:
+      - Seconds the GRUB menu waits.
+    type: int
+    default: 5
+  extra_cmdline:
+    description:
+      - More kernel arguments for the menu entries.
+    type: str
+    default: ""
+  kernel_path:
+    description:
+      - Kernel inside the installer image (default - C(/boot/vmlinuz) and the usual alternatives).
+    type: str
+  initrd_path:
+    description:
+      - Initrd inside the installer image (default - C(/boot/initrd) and the usual alternatives).
+    type: str
+  squashfs_compression_level:
+    description:
+      - zstd level of the recovery squashfs (1-22).
+    type: int
+    default: 3
+  builder:
+    description:
+      - V(container) (default) runs the tools in the disk builder image; V(host) runs them on the host;
+        V(auroraboot) is not run by this module (see the notes of M(edgeforge.artifacts.installer_iso)).
+    type: str
+    choices: [container, host, auroraboot]
+    default: container
+  builder_base_image:
+    description:
+      - Base image of the disk builder image.
+    type: str
+    default: debian:bookworm-slim
+  force:
+    description:
+      - Rebuild even when the image is up to date.
+    type: bool
+    default: false
+seealso:
+  - module: edgeforge.artifacts.installer_iso
+  - module: edgeforge.artifacts.boot_check
+  - module: edgeforge.artifacts.ec2_image_import
+attributes:
+  check_mode:
+    support: full
+    details: Reports whether the image would be built without building it.
+  diff_mode:
+    support: full
+    details: Shows the old and new checksum.
+"""
+
+EXAMPLES = r"""
+- name: Build the raw disk image for the AWS import
+  edgeforge.artifacts.raw_disk_image:
+    config: "{{ build_config_plan.config }}"
+    installer_image: "{{ build_config_plan.installer_image }}"
+    user_data: "{{ user_data_path }}"
+    build_dir: "{{ playbook_dir }}/../build"
+  register: raw
+
+- name: Boot it once in QEMU before importing it
+  edgeforge.artifacts.boot_check:
+    path: "{{ raw.raw_path }}"
+    firmware: uefi
+"""
+
+RETURN = r"""
+raw_path:
+  description: Absolute path of the raw disk image.
+  returned: always
+  type: str
+  sample: /home/user/edge/build/palette-edge-installer.raw
+sha256_path:
+  description: Path of the checksum file (C(sha256sum -c) format).
+  returned: always
+  type: str
+  sample: /home/user/edge/build/palette-edge-installer.raw.sha256
+sha256:
+  description: SHA-256 of the image.
+  returned: when the image exists
+  type: str
+  sample: 9b1c3d5e7f9a1b3c5d7e9f1a4f8e0f2b1c9d5a7e3b6c0d2e4f6a8b0c1d3e5f7a
+size:
+  description: Apparent size of the image in bytes (the disk size).
+  returned: when the image exists
+  type: int
+  sample: 1279262720
+allocated:
+  description: Bytes the sparse image file really occupies.
+  returned: when the image exists
+  type: int
+  sample: 402653184
+partitions:
+  description: The partition table (start and size in 512-byte sectors, GPT type GUID).
+  returned: when built
+  type: list
+  elements: dict
+  sample: [{"number": 1, "name": "efi", "start": 2048, "size": 131072, "type": "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"}]
+inputs_digest:
+  description: Digest of every input of the build.
+  returned: always
+  type: str
+  sample: 5d7e9f1a4f8e0f2b1c9d5a7e3b6c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c
+seconds:
+  description: Build time in seconds.
+  returned: when built
+  type: float
+  sample: 48.2
+progress_log:
+  description: File with timestamped progress lines of the build.
+  returned: always
+  type: str
+  sample: /home/user/edge/build/logs/raw_disk_image.progress.log
+"""
+
+import os
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+try:
+    import docker  # noqa: F401  pylint: disable=unused-import
+    HAS_DOCKER = True
+    DOCKER_IMPORT_ERROR = None
+except ImportError:
+    HAS_DOCKER = False
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ProgressLog
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
+    DOCKER_ARGUMENT_SPEC, engine_factory)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import (
+    DEFAULT_ISO_NAME, DiskBuilder, RawRequest, read_sha256_file)
+
+
+def pick(params, config, key):
+    """The module option when given, else the configuration's value."""
+    if params.get(key) is not None:
+        return params[key]
+    return config.get(key)
+
+
+def main():
+    argument_spec = dict(
+        config=dict(type="dict", default={}),
+        installer_image=dict(type="str", required=True),
+        build_dir=dict(type="path", default="build"),
+        raw_name=dict(type="str"),
+        user_data=dict(type="path"),
+        content_dir=dict(type="list", elements="path", default=[]),
+        clusterconfig=dict(type="path"),
+        edge_custom_config=dict(type="path"),
+        debug=dict(type="bool"),
+        default_entry=dict(type="str", default="recovery", choices=["recovery", "reset"]),
+        bios_boot=dict(type="bool", default=True),
+        grub_timeout=dict(type="int", default=5),
+        extra_cmdline=dict(type="str", default=""),
+        kernel_path=dict(type="str"),
+        initrd_path=dict(type="str"),
+        squashfs_compression_level=dict(type="int", default=3),
+        builder=dict(type="str", default="container", choices=["container", "host", "auroraboot"]),
+        builder_base_image=dict(type="str", default="debian:bookworm-slim"),
+        force=dict(type="bool", default=False),
+    )
+    argument_spec.update(DOCKER_ARGUMENT_SPEC)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    params = module.params
+    config = params["config"] or {}
+    build_dir = os.path.abspath(params["build_dir"])
+    progress_path = os.path.join(build_dir, "logs", "raw_disk_image.progress.log")
+    level = params["squashfs_compression_level"]
+    if level < 1 or level > 22:
+        module.fail_json(msg="squashfs_compression_level: %r is not valid; 1-22" % level)
+    try:
+        request = RawRequest(
+            params["installer_image"], build_dir,
+            raw_name=params["raw_name"] or config.get("iso_name") or DEFAULT_ISO_NAME,
+            user_data=params["user_data"], content_dirs=params["content_dir"],
+            clusterconfig=pick(params, config, "clusterconfig"),
+            edge_custom_config=pick(params, config, "edge_custom_config"),
+            debug=bool(pick(params, config, "debug")), grub_timeout=params["grub_timeout"],
+            extra_cmdline=params["extra_cmdline"], kernel_path=params["kernel_path"],
+            initrd_path=params["initrd_path"], squashfs_level=level, bios_boot=params["bios_boot"],
+            default_entry=params["default_entry"])
+        proxies = {key: config.get(key) for key in ("http_proxy", "https_proxy", "no_proxy") if config.get(key)}
+        old_sha = read_sha256_file(request.output + ".sha256") if os.path.isfile(request.output) else None
+        with ProgressLog(None if module.check_mode else progress_path, callback=module.log) as progress:
+            builder = DiskBuilder(engine_factory(params)(), builder=params["builder"],
+                                  builder_base_image=params["builder_base_image"], proxies=proxies,
+                                  progress=progress)
+            result = builder.build_raw(request, check_mode=module.check_mode, force=params["force"])
+    except EdgeforgeError as err:
+        module.fail_json(msg=str(err))
+    result["progress_log"] = progress_path
+    if result["changed"]:
+        result["diff"] = {"before": {"path": request.output, "sha256": old_sha},
+                          "after": {"path": request.output, "sha256": result.get("sha256", "(to be built)")}}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

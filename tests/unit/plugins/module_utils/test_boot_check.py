@@ -1,0 +1,113 @@
+"""Unit tests of the QEMU boot check: command lines, firmware lookup, console handling, and the wait itself
+(driven by a stand-in QEMU script that writes to the serial log, so timeouts and early exits are exercised fast)."""
+
+import os
+import stat
+import time
+
+import pytest
+
+from plugins.module_utils import boot_check as bc
+from plugins.module_utils.common import ValidationError
+
+
+def test_media_follows_the_file_name():
+    assert bc.media_for("/x/a.ISO") == "cdrom"
+    assert bc.media_for("/x/a.raw") == "disk"
+    assert bc.media_for("/x/a.raw", "cdrom") == "cdrom"
+    with pytest.raises(ValidationError):
+        bc.media_for("/x/a.raw", "floppy")
+
+
+def test_bios_cdrom_command():
+    cmd = bc.qemu_command("/i.iso", "bios", "cdrom", "tcg", "/log")
+    assert cmd[:3] == ["qemu-system-x86_64", "-accel", "tcg"]
+    assert "-serial" in cmd and cmd[cmd.index("-serial") + 1] == "file:/log"
+    assert "file=/i.iso,media=cdrom,readonly=on,if=ide,index=2" in cmd
+    assert "-no-reboot" in cmd and "pflash" not in " ".join(cmd)
+
+
+def test_uefi_disk_command_uses_snapshot_and_a_vars_copy():
+    cmd = " ".join(bc.qemu_command("/d.raw", "uefi", "disk", "kvm", "/log", ovmf_code="/C.fd",
+                                   ovmf_vars_copy="/tmp/V.fd"))
+    assert "if=pflash,format=raw,unit=0,readonly=on,file=/C.fd" in cmd
+    assert "if=pflash,format=raw,unit=1,file=/tmp/V.fd" in cmd
+    assert "file=/d.raw,format=raw,if=virtio,snapshot=on" in cmd
+    assert "-cpu max" not in cmd
+
+
+def test_bad_firmware_and_accel():
+    with pytest.raises(ValidationError):
+        bc.qemu_command("/i.iso", "coreboot", "cdrom", "tcg", "/log")
+    with pytest.raises(ValidationError):
+        bc.resolve_accel("hvf")
+    assert bc.resolve_accel("tcg") == "tcg"
+
+
+def test_find_ovmf_explicit_and_missing(tmp_path):
+    code = tmp_path / "CODE.fd"
+    code.write_bytes(b"x")
+    assert bc.find_ovmf(str(code)) == (str(code), None)
+    with pytest.raises(ValidationError):
+        bc.find_ovmf(str(tmp_path / "none.fd"))
+
+
+def test_console_cleanup():
+    text = "\x1b[2J\x1b[1;1HBooting\r\n\x1b[0;32m  OK  \x1b[0m] Reached\nEDGEFORGE-BOOT-OK\n"
+    assert bc.last_lines(text) == ["Booting", "  OK  ] Reached", "EDGEFORGE-BOOT-OK"]
+
+
+def fake_qemu(tmp_path, body):
+    """A stand-in for qemu-system-x86_64 (a test double of the emulator binary only): it finds the -serial file
+    argument and runs ``body`` with $LOG set to it."""
+    script = tmp_path / "fake-qemu"
+    script.write_text("#!/bin/bash\nfor a in \"$@\"; do case $a in file:*) LOG=${a#file:};; esac; done\n"
+                      "case \" $* \" in *' -serial file:'*) ;; esac\n" + body + "\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+def test_marker_seen(tmp_path):
+    image = tmp_path / "a.iso"
+    image.write_bytes(b"iso")
+    qemu = fake_qemu(tmp_path, 'echo "booting" >> "$LOG"; sleep 0.3; echo "[  OK  ] EDGEFORGE-BOOT-OK" >> "$LOG"; sleep 60')
+    started = time.monotonic()
+    result = bc.boot_check(str(image), timeout=20, qemu=qemu, log_path=str(tmp_path / "c.log"), poll_interval=0.1)
+    assert result["marker_line"] == "[  OK  ] EDGEFORGE-BOOT-OK"
+    assert result["media"] == "cdrom" and result["accel"] == "tcg"
+    assert time.monotonic() - started < 15  # the sleeping emulator was stopped, not waited for
+
+
+def test_timeout_reports_last_lines_and_stops_qemu(tmp_path):
+    image = tmp_path / "a.raw"
+    image.write_bytes(b"raw")
+    pidfile = tmp_path / "pid"
+    qemu = fake_qemu(tmp_path, 'echo $$ > %s; for i in $(seq 1 50); do echo "line $i" >> "$LOG"; done; sleep 60'
+                     % pidfile)
+    with pytest.raises(bc.BootCheckError) as err:
+        bc.boot_check(str(image), timeout=1.5, qemu=qemu, log_path=str(tmp_path / "c.log"), poll_interval=0.1)
+    message = str(err.value)
+    assert "did not print 'EDGEFORGE-BOOT-OK' within" in message
+    assert "line 50" in message and "line 1\n" not in message
+    pid = int(pidfile.read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+def test_early_exit_is_reported(tmp_path):
+    image = tmp_path / "a.iso"
+    image.write_bytes(b"iso")
+    qemu = fake_qemu(tmp_path, 'echo "Kernel panic - not syncing" >> "$LOG"; echo "qemu: bad" >&2; exit 3')
+    with pytest.raises(bc.BootCheckError) as err:
+        bc.boot_check(str(image), timeout=10, qemu=qemu, log_path=str(tmp_path / "c.log"), poll_interval=0.1)
+    assert "QEMU exited (code 3)" in str(err.value) and "Kernel panic" in str(err.value)
+    assert "qemu: bad" in str(err.value)
+
+
+def test_missing_image_and_empty_marker(tmp_path):
+    with pytest.raises(ValidationError):
+        bc.boot_check(str(tmp_path / "none.iso"))
+    image = tmp_path / "a.iso"
+    image.write_bytes(b"x")
+    with pytest.raises(ValidationError):
+        bc.boot_check(str(image), marker="")
