@@ -151,3 +151,26 @@ def palette_api():
     """The Palette API test double, running for the whole session."""
     with PaletteApi() as api:
         yield api
+
+
+def main(argv=None):
+    """`python -m tests.testbed.palette_bed [--api-key KEY] [--tls]`: serve the test double until interrupted."""
+    import argparse  # pylint: disable=import-outside-toplevel
+    import time  # pylint: disable=import-outside-toplevel
+
+    parser = argparse.ArgumentParser(description="Palette API TEST DOUBLE (stylus version endpoint only)")
+    parser.add_argument("--api-key", help="the API key it accepts (default: a random one, printed)")
+    parser.add_argument("--version", default="4.5.15", help="the agent version it reports")
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a self-signed certificate")
+    args = parser.parse_args(argv)
+    with PaletteApi(api_key=args.api_key, version=args.version, tls=args.tls) as api:
+        print(json.dumps({"palette_endpoint": api.url, "palette_api_key": api.api_key}), flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
