@@ -349,9 +349,8 @@ def _check_combinations(doc, report):
                                    "set projectName (for example 'Default') or projectUid")
         endpoint = site.get("paletteEndpoint")
         if isinstance(endpoint, str) and "://" in endpoint:
-            report.errors.append(_problem("stylus.site.paletteEndpoint", endpoint,
-                                          "give the Palette API host name without a scheme, "
-                                          "for example api.spectrocloud.com"))
+            report.warnings.append("stylus.site.paletteEndpoint: %r has a scheme; the documented form is the "
+                                   "Palette API host name alone, for example api.spectrocloud.com" % endpoint)
         interfaces = _get(site, "network", "interfaces")
         if isinstance(interfaces, dict):
             for nic, conf in interfaces.items():

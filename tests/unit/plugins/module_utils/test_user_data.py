@@ -247,8 +247,6 @@ BAD_DOCUMENTS = [
     # (document, field named in the one error, words the message must hold)
     ({"stylus": {"site": {"edgeHostToken": 12345}}}, "stylus.site.edgeHostToken", "expected a string"),
     ({"stylus": {"site": {"paletteEndpoint": ["a"]}}}, "stylus.site.paletteEndpoint", "expected a string"),
-    ({"stylus": {"site": {"paletteEndpoint": "https://api.spectrocloud.com"}}}, "stylus.site.paletteEndpoint",
-     "without a scheme"),
     ({"stylus": {"site": {"projectName": 7}}}, "stylus.site.projectName", "expected a string"),
     ({"stylus": {"site": {"projectName": "a", "projectUid": "b"}}}, "stylus.site.projectName", "only one"),
     ({"stylus": {"site": {"tags": ["a", "b"]}}}, "stylus.site.tags", "expected a mapping"),
@@ -349,6 +347,13 @@ def test_token_without_project_is_a_warning_not_an_error():
 def test_token_with_a_project_is_silent(site):
     report = validate_document({"stylus": {"site": site}})
     assert report.errors == [] and report.warnings == []
+
+
+def test_endpoint_with_a_scheme_is_a_warning():
+    report = validate_document({"stylus": {"site": {"paletteEndpoint": "https://api.spectrocloud.com"}}})
+    assert report.errors == []
+    assert len(report.warnings) == 1
+    assert report.warnings[0].startswith("stylus.site.paletteEndpoint:") and "host name" in report.warnings[0]
 
 
 def test_unknown_keys_are_warned_about_once_by_name():
