@@ -86,8 +86,8 @@ def role_section(role, specs):
         lines.append("| --- | --- | --- | --- |")
         for name in sorted(options):
             option = options[name] or {}
-            lines.append("| `%s` | %s | %s | %s |" % (name, option.get("type", "str"), show_default(option),
-                                                     describe(option)))
+            cells = (name, option.get("type", "str"), show_default(option), describe(option))
+            lines.append("| `%s` | %s | %s | %s |" % cells)
         lines.append("")
     return lines
 

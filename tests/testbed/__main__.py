@@ -89,8 +89,8 @@ def cmd_up(args):
     state_dir = args.state_dir
     state = _load_state(state_dir)
     engine = ensure_docker_engine(state_dir)
-    _say("Docker engine answers at %s%s" % (engine.base_url, " (started by the test bed)" if engine.started_pid
-                                             else ""))
+    origin = " (started by the test bed)" if engine.started_pid else ""
+    _say("Docker engine answers at %s%s" % (engine.base_url, origin))
     anon = _running_registry(state.get("registry"))
     if anon is None:
         workdir = os.path.join(state_dir, "registry-anon")

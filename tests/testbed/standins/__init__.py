@@ -189,8 +189,8 @@ class Builder:
                 ["debootstrap", "--variant=minbase", DEBIAN_SUITE, rootfs, DEBIAN_MIRROR],
                 capture_output=True, text=True, check=False)
             if result.returncode != 0:
-                raise TestbedError("debootstrap failed (rc %d):\n%s" % (result.returncode,
-                                                                      (result.stdout + result.stderr)[-3000:]))
+                output = (result.stdout + result.stderr)[-3000:]
+                raise TestbedError("debootstrap failed (rc %d):\n%s" % (result.returncode, output))
             subprocess.run(["tar", "-C", rootfs, "--numeric-owner", "-cf", tarball, "."], check=True)
             self.progress("docker import %s (%d MB)" % (tag, os.path.getsize(tarball) // 2 ** 20))
             repository, _sep, version = tag.rpartition(":")
