@@ -676,6 +676,8 @@ class ScriptRunner:
     def run(self, script_path, mounts, log_path=None):
         """``mounts``: {host_path: (container_path, "ro"|"rw")}; the script must use container paths."""
         tail = []
+        if log_path:
+            os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
         log = open(log_path, "a", encoding="utf-8") if log_path else None  # pylint: disable=consider-using-with
 
         def line_out(line):

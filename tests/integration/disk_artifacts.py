@@ -1,0 +1,176 @@
+"""Shared pieces of the ISO / raw disk / boot-check integration tests.
+
+The installer image is built once per session from the test bed's stand-in base image (kernel, systemd, dracut live
+initrd, the EDGEFORGE-BOOT-OK unit) with the stand-in stylus framework copied in - the layout the provider_images
+role gives ``palette-installer-image:<tag>``. The ISO and the raw image are built once (through the real modules, by
+``ansible-playbook``) and memoised in this module, so test_installer_iso, test_raw_disk_image and test_boot_check
+share them instead of squashing the same root filesystem several times.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import secrets
+import subprocess
+import tarfile
+import textwrap
+
+from tests.integration.helpers import run_playbook
+
+INSTALLER_TAG = "edgeforge-test-iso-installer:latest"
+TINY_TAG = "edgeforge-test-iso-tiny:latest"
+TOKEN = "edgeforge-token-" + secrets.token_hex(8)  # must never appear in any output
+_CACHE = {}
+
+
+def _build(client, tag, dockerfile, files=None):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for name, data in dict(files or {}, Dockerfile=dockerfile.encode()).items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o755
+            archive.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    for event in client.api.build(fileobj=buffer, custom_context=True, tag=tag, rm=True, forcerm=True,
+                                  decode=True):
+        if "error" in event:
+            raise RuntimeError("build of %s failed: %s" % (tag, event["error"]))
+    return tag
+
+
+def installer_image(docker_engine, standin_images):
+    """palette-installer-image stand-in: the stand-in base + the stand-in stylus framework."""
+    if "installer" not in _CACHE:
+        stylus = standin_images.stylus_frameworks[standin_images.pe_version]
+        _CACHE["installer"] = _build(docker_engine.client, INSTALLER_TAG, textwrap.dedent("""\
+            FROM %s AS stylus
+            FROM %s
+            COPY --from=stylus / /
+            LABEL io.edgeforge.test=installer-iso
+            """ % (stylus, standin_images.base_image_tag)))
+    return _CACHE["installer"]
+
+
+def tiny_image(docker_engine):
+    """An image with just a fake kernel and initrd: for ISO layout tests that never boot (fast to squash)."""
+    if "tiny" not in _CACHE:
+        _CACHE["tiny"] = _build(docker_engine.client, TINY_TAG, textwrap.dedent("""\
+            FROM scratch
+            COPY vmlinuz /boot/vmlinuz
+            COPY initrd /boot/initrd
+            COPY hello /etc/hello
+            CMD ["/bin/sh"]
+            """), {"vmlinuz": b"not a kernel\n" * 100, "initrd": b"not an initrd\n" * 100, "hello": b"hi\n"})
+    return _CACHE["tiny"]
+
+
+def write_inputs(directory):
+    """User data (with TOKEN), a content directory with small bundles, a cluster definition and an edge config."""
+    os.makedirs(directory, exist_ok=True)
+    paths = {
+        "user_data": os.path.join(directory, "user-data"),
+        "content": os.path.join(directory, "content-a1b2c3"),
+        "clusterconfig": os.path.join(directory, "spc.tgz"),
+        "edge_custom_config": os.path.join(directory, ".edge-custom-config.yaml"),
+    }
+    with open(paths["user_data"], "w", encoding="utf-8") as handle:
+        handle.write("#cloud-config\nstylus:\n  site:\n    paletteEndpoint: api.spectrocloud.com\n"
+                     "    edgeHostToken: %s\n" % TOKEN)
+    os.makedirs(paths["content"], exist_ok=True)
+    with open(os.path.join(paths["content"], "core-bundle.tar.zst"), "wb") as handle:
+        handle.write(b"\x28\xb5\x2f\xfd" + b"bundle" * 1000)
+    with open(os.path.join(paths["content"], "extra.tar"), "wb") as handle:
+        handle.write(b"tar bundle" * 100)
+    with open(os.path.join(paths["content"], "notes.txt"), "w", encoding="utf-8") as handle:
+        handle.write("ignored\n")
+    with open(paths["clusterconfig"], "wb") as handle:
+        handle.write(b"\x1f\x8b spc archive")
+    with open(paths["edge_custom_config"], "w", encoding="utf-8") as handle:
+        handle.write("content:\n  signing:\n    publicKey:\n      base64EncodedValue: AAAA\n")
+    return paths
+
+
+def module_playbook(path, module, args, result_path):
+    """A one-task playbook on localhost that runs ``module`` and writes its registered result to ``result_path``."""
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(textwrap.dedent("""\
+            - hosts: localhost
+              connection: local
+              gather_facts: false
+              vars:
+                ansible_python_interpreter: "{{ ansible_playbook_python }}"
+              tasks:
+                - name: Run the module
+                  %s: %s
+                  register: out
+                  ignore_errors: true
+                - name: Keep the result for the test
+                  check_mode: false
+                  ansible.builtin.copy:
+                    content: "{{ out | to_json }}"
+                    dest: %s
+                    mode: "0600"
+            """ % (module, json.dumps(args), json.dumps(result_path))))
+    return path
+
+
+def run_module(tmp_dir, module, args, check=False, verbosity=0):
+    """Run ``edgeforge.artifacts.<module>`` through ansible-playbook; return (result dict, PlaybookResult)."""
+    name = secrets.token_hex(4)
+    result_path = os.path.join(str(tmp_dir), "result-%s.json" % name)
+    playbook = module_playbook(os.path.join(str(tmp_dir), "play-%s.yml" % name), "edgeforge.artifacts." + module,
+                               args, result_path)
+    proc = run_playbook(playbook, check=check, verbosity=verbosity)
+    assert os.path.exists(result_path), proc.stdout + proc.stderr
+    with open(result_path, encoding="utf-8") as handle:
+        return json.loads(handle.read()), proc
+
+
+def built_iso(docker_engine, standin_images, tmp_path_factory):
+    """The ISO of the stand-in installer image with every kind of input (built once)."""
+    if "iso" not in _CACHE:
+        work = str(tmp_path_factory.mktemp("iso-artifacts"))
+        inputs = write_inputs(os.path.join(work, "inputs"))
+        args = {"installer_image": installer_image(docker_engine, standin_images),
+                "build_dir": os.path.join(work, "build"), "user_data": inputs["user_data"],
+                "content_dir": [inputs["content"]], "clusterconfig": inputs["clusterconfig"],
+                "edge_custom_config": inputs["edge_custom_config"]}
+        result, proc = run_module(work, "installer_iso", args, verbosity=3)
+        _CACHE["iso"] = {"result": result, "proc": proc, "args": args, "inputs": inputs, "work": work}
+    return _CACHE["iso"]
+
+
+def built_raw(docker_engine, standin_images, tmp_path_factory):
+    """The raw disk image of the stand-in installer image, with user data and a content partition (built once)."""
+    if "raw" not in _CACHE:
+        work = str(tmp_path_factory.mktemp("raw-artifacts"))
+        inputs = write_inputs(os.path.join(work, "inputs"))
+        args = {"installer_image": installer_image(docker_engine, standin_images),
+                "build_dir": os.path.join(work, "build"), "user_data": inputs["user_data"],
+                "content_dir": [inputs["content"]], "clusterconfig": inputs["clusterconfig"],
+                "edge_custom_config": inputs["edge_custom_config"], "raw_name": "edge-cloud"}
+        result, proc = run_module(work, "raw_disk_image", args, verbosity=3)
+        _CACHE["raw"] = {"result": result, "proc": proc, "args": args, "inputs": inputs, "work": work}
+    return _CACHE["raw"]
+
+
+def xorriso_listing(iso):
+    """{path: size} of every file in the ISO (Rock Ridge names)."""
+    out = subprocess.run(["xorriso", "-indev", iso, "-find", "/", "-type", "f", "-exec", "lsdl"],
+                         capture_output=True, text=True, check=True).stdout
+    files = {}
+    for line in out.splitlines():
+        parts = line.split(None, 8)
+        if len(parts) == 9 and line.startswith("-"):
+            files[parts[8].strip("'")] = int(parts[4])
+    return files
+
+
+def xorriso_extract(iso, path, dest):
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", iso, "-extract", path, dest], capture_output=True,
+                   check=True)
+    with open(dest, "rb") as handle:
+        return handle.read()

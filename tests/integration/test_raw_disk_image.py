@@ -1,0 +1,147 @@
+"""edgeforge.artifacts.raw_disk_image against the test bed: the GPT layout, filesystem labels and contents (read with
+sfdisk, mtools and e2fsprogs at partition offsets, no mounts), BIOS boot code, sparseness, checksum, idempotency.
+
+(The boots of the raw image under BIOS and UEFI are in test_boot_check.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.integration.disk_artifacts import TOKEN, built_raw, run_module
+
+pytestmark = pytest.mark.integration
+
+ESP = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"
+LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
+BIOS_BOOT = "21686148-6E49-6E6F-744E-656564454649"
+
+
+@pytest.fixture(scope="module")
+def raw(docker_engine, standin_images, tmp_path_factory):
+    return built_raw(docker_engine, standin_images, tmp_path_factory)
+
+
+def _table(path):
+    return json.loads(subprocess.run(["sfdisk", "-J", path], capture_output=True, text=True,
+                                     check=True).stdout)["partitiontable"]
+
+
+def _offset(path, name):
+    part = next(p for p in _table(path)["partitions"] if p.get("name") == name)
+    return part["start"] * 512
+
+
+def _debugfs(path, offset, command):
+    return subprocess.run(["debugfs", "-R", command, "%s?offset=%d" % (path, offset)], capture_output=True,
+                          check=True).stdout
+
+
+def _label(path, offset):
+    return subprocess.run(["e2label", "%s?offset=%d" % (path, offset)], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_build_succeeds(raw):
+    result = raw["result"]
+    assert not result.get("failed"), result.get("msg")
+    assert result["changed"] is True
+    assert result["raw_path"] == os.path.join(raw["args"]["build_dir"], "edge-cloud.raw")
+    check = subprocess.run(["sha256sum", "-c", "edge-cloud.raw.sha256"], cwd=raw["args"]["build_dir"],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 0 and check.stdout.strip() == "edge-cloud.raw: OK"
+    assert not [n for n in os.listdir(raw["args"]["build_dir"]) if "partial" in n or "work" in n]
+
+
+def test_partition_table(raw):
+    table = _table(raw["result"]["raw_path"])
+    assert table["label"] == "gpt"
+    parts = table["partitions"]
+    assert [(p["name"], p["type"]) for p in parts] == [("efi", ESP), ("oem", LINUX), ("recovery", LINUX),
+                                                      ("content", LINUX), ("bios", BIOS_BOOT)]
+    assert parts[0]["start"] == 2048
+    assert all(p["start"] % 2048 == 0 for p in parts)
+    assert [p["node"][-1] for p in parts] == ["1", "2", "3", "4", "5"]
+    assert raw["result"]["partitions"][2]["name"] == "recovery"
+
+
+def test_efi_partition(raw):
+    path = raw["result"]["raw_path"]
+    image = "%s@@%d" % (path, _offset(path, "efi"))
+    info = subprocess.run(["minfo", "-i", image, "::"], capture_output=True, text=True, check=True).stdout
+    assert "COS_GRUB" in info
+    listing = subprocess.run(["mdir", "-b", "-i", image, "::/EFI/BOOT"], capture_output=True, text=True,
+                             check=True).stdout.upper()
+    assert "BOOTX64.EFI" in listing and "GRUB.CFG" in listing
+    efi = subprocess.run(["mtype", "-i", image, "::/EFI/BOOT/BOOTX64.EFI"], capture_output=True, check=True).stdout
+    assert efi[:2] == b"MZ"  # a PE/COFF UEFI application
+
+
+def test_oem_holds_the_user_data(raw):
+    path = raw["result"]["raw_path"]
+    offset = _offset(path, "oem")
+    assert _label(path, offset) == "COS_OEM"
+    with open(raw["inputs"]["user_data"], "rb") as handle:
+        assert _debugfs(path, offset, "cat /90_custom.yaml") == handle.read()
+    stat = _debugfs(path, offset, "stat /90_custom.yaml").decode()
+    assert "Mode:  0600" in stat
+
+
+def test_recovery_holds_the_image(raw):
+    path = raw["result"]["raw_path"]
+    offset = _offset(path, "recovery")
+    assert _label(path, offset) == "COS_RECOVERY"
+    listing = _debugfs(path, offset, "ls -l /cOS").decode()
+    for name in ("recovery.squashfs", "vmlinuz", "initrd"):
+        assert name in listing
+    assert _debugfs(path, offset, "cat /cOS/recovery.squashfs")[:4] == b"hsqs"
+    cfg = _debugfs(path, offset, "cat /grub2/grub.cfg").decode()
+    assert "root=live:LABEL=COS_RECOVERY rd.live.dir=/cOS rd.live.squashimg=recovery.squashfs" in cfg
+
+
+def test_content_partition(raw):
+    path = raw["result"]["raw_path"]
+    offset = _offset(path, "content")
+    assert _label(path, offset) == "COS_CONTENT"
+    assert "ext4" in subprocess.run(["dumpe2fs", "-h", "%s?offset=%d" % (path, offset)], capture_output=True,
+                                    text=True, check=True).stdout.lower().replace("extent", "ext4")
+    bundles = _debugfs(path, offset, "ls /bundle-content").decode()
+    assert "core-bundle.tar.zst" in bundles and "extra.tar" in bundles and "notes.txt" not in bundles
+    with open(raw["inputs"]["clusterconfig"], "rb") as handle:
+        assert _debugfs(path, offset, "cat /spc-config/spc.tgz") == handle.read()
+    with open(raw["inputs"]["edge_custom_config"], "rb") as handle:
+        assert _debugfs(path, offset, "cat /edge-config/.edge_custom_config.yaml") == handle.read()
+
+
+def test_bios_boot_code(raw):
+    path = raw["result"]["raw_path"]
+    with open(path, "rb") as handle:
+        mbr = handle.read(512)
+        bios = next(p for p in _table(path)["partitions"] if p["name"] == "bios")
+        handle.seek(bios["start"] * 512)
+        core = handle.read(512)
+    assert mbr[510:512] == b"\x55\xaa"
+    assert b"GRUB" in mbr[:440]
+    assert int.from_bytes(mbr[0x5c:0x64], "little") == bios["start"]
+    assert int.from_bytes(core[500:508], "little") == bios["start"] + 1
+
+
+def test_image_is_sparse(raw):
+    result = raw["result"]
+    stat = os.stat(result["raw_path"])
+    assert result["allocated"] == stat.st_blocks * 512
+    assert stat.st_blocks * 512 < 0.8 * stat.st_size, (stat.st_blocks * 512, stat.st_size)
+
+
+def test_token_never_printed(raw):
+    assert TOKEN not in raw["proc"].output
+    assert TOKEN not in json.dumps(raw["result"])
+
+
+def test_second_run_changes_nothing(raw):
+    result, proc = run_module(raw["work"], "raw_disk_image", raw["args"])
+    assert result["changed"] is False, proc.stdout
+    assert result["sha256"] == raw["result"]["sha256"]
