@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Benchmarks of the disk builder (not timed tests; run once, record the figures in benchmarks/RESULTS.md).
+
+1. ISO build wall time vs the bare commands. One exported root filesystem of the installer image is prepared; then,
+   side by side on the same machine and the same tree:
+     bare   - mksquashfs (zstd, same level, all cores) + grub-mkrescue-equivalent xorriso on the host, nothing else;
+     module - the disk builder's ISO step (generated script run in the builder container through the Docker SDK,
+              GRUB images, ESP, xorriso with boot records, checksum, stamp, rename), from the same exported tree.
+   Goal: module <= 1.15 x bare. Each side runs ``--rounds`` times alternately; the medians are compared.
+2. Raw image allocation: allocated bytes of the sparse raw disk vs the bytes of data written into it (squashfs,
+   kernel, initrd, GRUB EFI/BIOS images, user data). Goal: allocated <= 1.2 x data.
+
+    .venv/bin/python benchmarks/iso_build.py --image palette-installer-image:v4.9.21-demo [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from plugins.module_utils import disk_builder as db  # noqa: E402
+from plugins.module_utils.docker_engine import DockerEngine  # noqa: E402
+
+
+def machine():
+    mem = 0
+    with open("/proc/meminfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("MemTotal"):
+                mem = int(line.split()[1]) // 1024 // 1024
+    distro = ""
+    if os.path.exists("/etc/os-release"):
+        with open("/etc/os-release", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("PRETTY_NAME="):
+                    distro = line.split("=", 1)[1].strip().strip('"')
+    return "%d cores, %d GiB, %s, kernel %s, load %.1f at start" % (os.cpu_count(), mem, distro, platform.release(),
+                                                                    os.getloadavg()[0])
+
+
+def bare_iso(rootfs, out_dir, level):
+    """What a person would type: mksquashfs + grub-mkrescue (which runs xorriso) for a BIOS+UEFI hybrid ISO."""
+    stage = os.path.join(out_dir, "bare-stage")
+    os.makedirs(os.path.join(stage, "boot", "grub"), exist_ok=True)
+    started = time.monotonic()
+    subprocess.run(["mksquashfs", rootfs, os.path.join(stage, "rootfs.squashfs"), "-noappend", "-no-progress",
+                    "-comp", "zstd", "-b", "1M", "-Xcompression-level", str(level), "-processors",
+                    str(os.cpu_count())], check=True, stdout=subprocess.DEVNULL)
+    shutil.copyfile(os.path.join(rootfs, "boot", "vmlinuz"), os.path.join(stage, "boot", "kernel"))
+    shutil.copyfile(os.path.join(rootfs, "boot", "initrd"), os.path.join(stage, "boot", "initrd"))
+    with open(os.path.join(stage, "boot", "grub", "grub.cfg"), "w", encoding="utf-8") as handle:
+        handle.write(db.iso_grub_cfg())
+    iso = os.path.join(out_dir, "bare.iso")
+    subprocess.run(["grub-mkrescue", "-o", iso, stage, "--", "-volid", "COS_LIVE"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seconds = time.monotonic() - started
+    shutil.rmtree(stage)
+    size = os.path.getsize(iso)
+    os.unlink(iso)
+    return seconds, size
+
+
+class PreparedBuilder(db.DiskBuilder):
+    """The module's ISO build from an already exported tree (the export is the same for both sides, so excluded)."""
+
+    def __init__(self, engine, rootfs):
+        super().__init__(engine)
+        self._rootfs = rootfs
+
+    def image_id(self, reference):
+        return "sha256:benchmark-%f" % time.time()
+
+
+def module_iso(engine, rootfs, out_dir, level, image):
+    builder = PreparedBuilder(engine, rootfs)
+    original = db.export_rootfs
+
+    def fake_export(_engine, _image, dest, progress=None):
+        # hard links: the same bytes, no copy (the export itself is measured separately)
+        subprocess.run(["cp", "-al", rootfs, dest], check=True)
+        return 0
+
+    db.export_rootfs = fake_export
+    try:
+        request = db.IsoRequest(image, out_dir, iso_name="module", squashfs_level=level)
+        started = time.monotonic()
+        result = builder.build_iso(request, force=True)
+        seconds = time.monotonic() - started
+    finally:
+        db.export_rootfs = original
+    size = result["size"]
+    for path in (request.output, request.output + ".sha256", db.stamp_path(request.output)):
+        os.unlink(path)
+    return seconds, size
+
+
+def raw_allocation(engine, image, out_dir, level):
+    builder = db.DiskBuilder(engine, keep_work=False)
+    request = db.RawRequest(image, out_dir, raw_name="bench", squashfs_level=level)
+    # measure the data while building: keep the work tree long enough to size it
+    builder.keep_work = True
+    result = builder.build_raw(request, force=True)
+    work = next(os.path.join(out_dir, n) for n in os.listdir(out_dir) if n.startswith(".edgeforge-work-bench"))
+    data = 0
+    for rel in ("recovery/cOS/recovery.squashfs", "recovery/cOS/vmlinuz", "recovery/cOS/initrd",
+                "recovery/grub2/grub.cfg", "grub/BOOTX64.EFI", "grub/core.img", "grub/boot.img", "oem/90_custom.yaml"):
+        path = os.path.join(work, rel)
+        if os.path.exists(path):
+            data += os.path.getsize(path)
+    shutil.rmtree(work)
+    allocated = result["allocated"]
+    size = result["size"]
+    for path in (request.output, request.output + ".sha256", db.stamp_path(request.output)):
+        os.unlink(path)
+    return {"disk_bytes": size, "allocated_bytes": allocated, "data_bytes": data,
+            "ratio": round(allocated / float(data), 3), "seconds": result["seconds"]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--image", required=True, help="installer image in the local engine")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--level", type=int, default=db.DEFAULT_SQUASHFS_LEVEL)
+    parser.add_argument("--workdir", default=os.path.join(REPO, "benchmarks", "output", "iso_build"))
+    args = parser.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    engine = DockerEngine()
+    print("machine:", machine(), flush=True)
+    db.ensure_builder_image(engine)
+    out_dir = tempfile.mkdtemp(prefix="run-", dir=args.workdir)
+    rootfs = os.path.join(out_dir, "rootfs")
+    started = time.monotonic()
+    streamed = db.export_rootfs(engine, args.image, rootfs)
+    export_seconds = time.monotonic() - started
+    print("export: %.1f s, %d MiB" % (export_seconds, streamed // 2 ** 20), flush=True)
+    bare, module = [], []
+    for round_no in range(args.rounds):
+        seconds, size = bare_iso(rootfs, out_dir, args.level)
+        bare.append(seconds)
+        print("round %d bare:   %.1f s (%d MiB)" % (round_no + 1, seconds, size // 2 ** 20), flush=True)
+        seconds, size = module_iso(engine, rootfs, out_dir, args.level, args.image)
+        module.append(seconds)
+        print("round %d module: %.1f s (%d MiB)" % (round_no + 1, seconds, size // 2 ** 20), flush=True)
+    shutil.rmtree(rootfs)
+    raw = raw_allocation(engine, args.image, out_dir, args.level)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    summary = {
+        "machine": machine(), "image": args.image, "squashfs_level": args.level, "export_seconds": round(export_seconds, 1),
+        "bare_seconds": [round(s, 1) for s in bare], "module_seconds": [round(s, 1) for s in module],
+        "bare_median": round(statistics.median(bare), 1), "module_median": round(statistics.median(module), 1),
+        "iso_ratio": round(statistics.median(module) / statistics.median(bare), 3), "raw": raw,
+    }
+    print(json.dumps(summary, indent=2))
+    ok = summary["iso_ratio"] <= 1.15 and raw["ratio"] <= 1.2
+    print("ISO time ratio %.3f (goal <= 1.15), raw allocation ratio %.3f (goal <= 1.2): %s" % (
+        summary["iso_ratio"], raw["ratio"], "OK" if ok else "ABOVE GOAL"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
