@@ -110,7 +110,7 @@ def backoff_delays(retries, initial=1.0, factor=2.0, maximum=30.0):
     """The waits before each retry: ``initial * factor**n``, capped at ``maximum``; ``retries`` of them."""
     delays = []
     delay = float(initial)
-    for _ in range(max(0, int(retries))):
+    for _attempt in range(max(0, int(retries))):
         delays.append(min(delay, maximum))
         delay *= factor
     return delays

@@ -17,7 +17,7 @@ description:
   - C(system.peVersion) is the PE_VERSION that went into the image tags, and C(system.uri) appends C(-customTag)
     only when the tags have one, so the template always resolves to the pushed tags.
 author:
-  - edgeforge.artifacts contributors
+  - edgeforge.artifacts contributors (@edgeforge)
 options:
   config:
     description:
@@ -27,7 +27,7 @@ options:
   images:
     description:
       - The pushed provider image references, listed as a comment under the manifest and checked against
-        C(system.uri): each must be what the template gives for its Kubernetes version.
+        C(system.uri); each must be what the template gives for its Kubernetes version.
     type: list
     elements: str
     default: []
@@ -38,8 +38,10 @@ options:
     default: build/byoos-pack.yaml
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 """
 

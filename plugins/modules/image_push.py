@@ -21,7 +21,7 @@ description:
     bounded number of times (O(retries)); then the task fails once, naming the registry, the image and the reason.
   - Warns that images pushed to V(ttl.sh) expire after 24 hours.
 author:
-  - edgeforge.artifacts contributors
+  - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.docker
 options:
@@ -65,9 +65,11 @@ seealso:
   - module: edgeforge.artifacts.provider_image
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Checks credentials and compares digests, reports V(would_push) or V(skipped), pushes nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 

@@ -26,7 +26,7 @@ description:
   - The full build log of each image is written to C(BUILD_DIR/logs/); progress lines (each build step) go to
     C(BUILD_DIR/logs/provider_images.progress.log) while the builds run.
 author:
-  - edgeforge.artifacts contributors
+  - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.docker
 options:
@@ -34,7 +34,7 @@ options:
     description:
       - The normalised build configuration, C(build_config_plan.config) as set by the
         M(edgeforge.artifacts.build_config) module or the C(edgeforge.artifacts.build_config) role.
-      - It names every upstream image read (O(config.base_image), C(provider_source_image),
+      - It names every upstream image read (C(base_image), C(provider_source_image),
         C(stylus_framework_image), C(k8s_payload_image)), so pointing them at a mirror makes the build air-gapped.
     type: dict
     required: true
@@ -90,9 +90,11 @@ seealso:
   - module: edgeforge.artifacts.byoos_manifest
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports which images would be built (status V(would_build)) without pulling or building.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 
