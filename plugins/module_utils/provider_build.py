@@ -96,6 +96,11 @@ class BuildContext:
         self.sources = dict(sources or {})  # role -> image id (or reference when the id is unknown)
         self.config = dict(config or {})
         self.labels = dict(labels or {})
+        self.labels[LABEL_KIND] = kind
+        # Metadata labels in one LABEL instruction (one build step); only the digest is added by the engine.
+        dockerfile = dockerfile.rstrip("\n") + "\nLABEL " + " ".join(
+            "%s=%s" % (key, json.dumps(str(value))) for key, value in sorted(self.labels.items())) + "\n"
+        self.dockerfile = dockerfile
         self.digest = inputs_digest({
             "format": FORMAT_VERSION,
             "kind": kind,
@@ -105,7 +110,11 @@ class BuildContext:
             "config": self.config,
         })
         self.labels[LABEL_DIGEST] = self.digest
-        self.labels[LABEL_KIND] = kind
+
+    @property
+    def build_labels(self):
+        """Labels the engine adds at build time (only the inputs digest; the rest is in the Dockerfile)."""
+        return {LABEL_DIGEST: self.digest}
 
     @property
     def short_digest(self):
@@ -491,7 +500,7 @@ class ProviderImageBuilder:
         self.progress("building %s %s (log: %s)" % (kind_label, reference, log_path))
         try:
             image_id = engine.build(directory, temp_tag, buildargs=proxy_build_args(self.config),
-                                    labels=context.labels, log_path=log_path, progress=self.progress,
+                                    labels=context.build_labels, log_path=log_path, progress=self.progress,
                                     label=reference.rsplit("/", 1)[-1], auth_configs=self.auth_configs)
             engine.tag(image_id, reference)
         finally:
