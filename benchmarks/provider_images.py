@@ -1,0 +1,149 @@
+#!/usr/bin/env python
+"""Benchmark of the provider image flow (a script, not a timed test). Run from the repository root:
+
+    .venv/bin/python benchmarks/provider_images.py [--markdown]
+
+It starts the test bed in-process (dockerd if needed, an anonymous registry, the stand-in upstream images), then
+measures, side by side in one run:
+
+1. `ansible-playbook playbooks/basic.yml` first run (a unique Dockerfile customisation forces a fresh base stage,
+   so nothing comes from an earlier run's layer cache) and the no-op re-run right after: target re-run <= 10 %.
+2. The provider build for 1 Kubernetes version and for 4 (each with its own fresh base stage, push off):
+   target 4 versions <= 1.5 x 1 version, thanks to the shared base stage.
+3. Pushing the 4 images, then pushing them again (digest check) and again with force (engine-level
+   "Layer already exists"): target 0 layer bytes on the second push.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO_ROOT)
+
+from tests.integration.helpers import run_playbook  # noqa: E402
+from tests.integration.registry_checks import write_playbook  # noqa: E402
+from tests.testbed.services import ensure_docker_engine, start_registry  # noqa: E402
+from tests.testbed.standins import Builder, StandIns  # noqa: E402
+
+VERSIONS = ["1.26.14", "1.27.2", "1.27.9", "1.28.5"]
+TOKEN = "edgeforgebenchtoken0123456789abc"
+
+PUSH_TASKS = """
+- name: Push
+  edgeforge.artifacts.image_push:
+    references: "{{ bench_references }}"
+    force: "{{ bench_force | default(false) }}"
+  register: pushed
+- name: Keep the result
+  ansible.builtin.copy:
+    content: "{{ pushed | to_json }}"
+    dest: "{{ bench_result }}"
+    mode: "0644"
+"""
+
+
+def timed(label, playbook, variables, results, **kwargs):
+    started = time.monotonic()
+    run = run_playbook(playbook, variables, **kwargs)
+    seconds = time.monotonic() - started
+    if run.rc != 0:
+        sys.stderr.write(run.stdout + run.stderr)
+        raise SystemExit("%s failed (rc %s)" % (label, run.rc))
+    results[label] = round(seconds, 1)
+    print("%-45s %7.1f s   changed=%s" % (label, seconds, run.recap.get("localhost", {}).get("changed")))
+    return run
+
+
+def machine():
+    mem_kb = 0
+    with open("/proc/meminfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    os_name = platform.platform()
+    try:
+        with open("/etc/os-release", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("PRETTY_NAME="):
+                    os_name = line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "%d cores, %.0f GiB RAM, %s, Python %s" % (os.cpu_count(), mem_kb / 1024 / 1024, os_name,
+                                                      platform.python_version())
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--markdown", action="store_true", help="print a RESULTS.md section at the end")
+    args = parser.parse_args()
+    work = tempfile.mkdtemp(prefix="edgeforge-bench-")
+    engine = ensure_docker_engine()
+    registry = start_registry(os.path.join(work, "registry"))
+    try:
+        standins = StandIns(Builder(engine.client, progress=lambda m: print("[testbed]", m)), registry).publish_all()
+        for version in VERSIONS:
+            standins.ensure_payload("k3s", version)
+        results = {}
+        run_id = uuid.uuid4().hex[:8]
+        base = dict(standins.config_overrides, user_data_edge_host_token=TOKEN, provider_images_parallel=2)
+
+        # 1. basic.yml first run vs no-op re-run
+        basic = dict(base, image_registry="%s/bench-%s" % (registry.host, run_id),
+                     build_dir=os.path.join(work, "basic"),
+                     provider_images_dockerfile_content="RUN echo %s-basic > /etc/edgeforge-bench" % run_id)
+        timed("basic.yml first run", "playbooks/basic.yml", basic, results)
+        timed("basic.yml no-op re-run", "playbooks/basic.yml", basic, results)
+
+        # 2. 1 version vs 4 versions, each with a fresh base stage, build only
+        for count in (1, 4):
+            variables = dict(base, image_registry="%s/bench-%s-%d" % (registry.host, run_id, count),
+                             build_dir=os.path.join(work, "v%d" % count), k8s_version=VERSIONS[:count],
+                             provider_images_push=False, provider_images_installer=False,
+                             provider_images_dockerfile_content="RUN echo %s-%d > /etc/edgeforge-bench" % (run_id,
+                                                                                                          count))
+            timed("build %d version%s (shared base stage)" % (count, "s" if count > 1 else ""),
+                  "playbooks/basic.yml", variables, results)
+
+        # 3. push 4 images, then again (digest check), then forced (engine-level layer check)
+        refs = ["%s/bench-%s-4/ubuntu:k3s-%s-v4.9.21-palette-learn" % (registry.host, run_id, v) for v in VERSIONS]
+        playbook = write_playbook(work, "push.yml", PUSH_TASKS)
+        pushes = {}
+        for label, force in (("first push", False), ("second push", False), ("forced third push", True)):
+            out = os.path.join(work, "push-%s.json" % label.replace(" ", "-"))
+            timed("%s of 4 images" % label, playbook, {"bench_references": refs, "bench_result": out,
+                                                         "bench_force": force}, results)
+            with open(out, encoding="utf-8") as handle:
+                pushes[label] = json.load(handle)["bytes_sent"]
+            print("%-45s %12d bytes" % ("  layer bytes sent", pushes[label]))
+
+        ratios = {
+            "no-op re-run / first run": results["basic.yml no-op re-run"] / results["basic.yml first run"],
+            "4 versions / 1 version": results["build 4 versions (shared base stage)"]
+            / results["build 1 version (shared base stage)"],
+        }
+        print()
+        for key, value in ratios.items():
+            print("%-45s %7.2f" % (key, value))
+        if args.markdown:
+            print("\n| measurement | value |\n|---|---|")
+            for key, value in results.items():
+                print("| %s | %.1f s |" % (key, value))
+            for key, value in pushes.items():
+                print("| layer bytes sent, %s | %d |" % (key, value))
+            print("| **no-op re-run / first run** (target <= 0.10) | **%.2f** |" % ratios["no-op re-run / first run"])
+            print("| **4 versions / 1 version** (target <= 1.5) | **%.2f** |" % ratios["4 versions / 1 version"])
+            print("\nMachine: %s." % machine())
+    finally:
+        registry.stop()
+
+
+if __name__ == "__main__":
+    main()
