@@ -44,7 +44,7 @@ OVMF_PAIRS = (
     ("/usr/share/qemu/OVMF.fd", None),
 )
 TAIL_LINES = 30
-_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[=>c]|\r")
+_ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[A-Za-z=>]|\r")
 
 
 class BootCheckError(EdgeforgeError):

@@ -927,8 +927,8 @@ class DiskBuilder:
             rootfs = os.path.join(work, "rootfs")
             self.progress("exporting the filesystem of %s" % request.installer_image)
             export_rootfs(self.engine, request.installer_image, rootfs, self.progress)
-            (kernel_rel, kernel), (initrd_rel, initrd) = find_boot_files(rootfs, request.kernel_path,
-                                                                       request.initrd_path)
+            boot_files = find_boot_files(rootfs, request.kernel_path, request.initrd_path)
+            (kernel_rel, kernel), (initrd_rel, initrd) = boot_files
             stage = os.path.join(work, "iso")
             grub = os.path.join(work, "grub")
             for directory in (os.path.join(stage, "boot", "grub"), grub):
@@ -1005,8 +1005,8 @@ class DiskBuilder:
             rootfs = os.path.join(work, "rootfs")
             self.progress("exporting the filesystem of %s" % request.installer_image)
             export_rootfs(self.engine, request.installer_image, rootfs, self.progress)
-            (kernel_rel, kernel), (initrd_rel, initrd) = find_boot_files(rootfs, request.kernel_path,
-                                                                       request.initrd_path)
+            boot_files = find_boot_files(rootfs, request.kernel_path, request.initrd_path)
+            (kernel_rel, kernel), (initrd_rel, initrd) = boot_files
             grub = os.path.join(work, "grub")
             cos = os.path.join(work, "recovery", "cOS")
             grub2 = os.path.join(work, "recovery", "grub2")

@@ -6,6 +6,7 @@ busy: the per-boot timeout is EDGEFORGE_BOOT_TIMEOUT seconds (default 300)."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -50,14 +51,13 @@ def test_boots_to_the_marker(artifacts, tmp_path, kind, firmware):
     else:
         assert "Palette eXtended Kubernetes Edge Recovery" in console
     # the raw disk is attached in snapshot mode: the image still matches its checksum
-    import hashlib
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(8 * 2 ** 20), b""):
             digest.update(chunk)
     assert digest.hexdigest() == sha_before
-    print("boot %s/%s: %.1f s to the marker (%.1f s with ansible-playbook)" % (kind, firmware, result["seconds"],
-                                                                                elapsed))
+    print("boot %s/%s: %.1f s to the marker (%.1f s with ansible-playbook)" % (
+        kind, firmware, result["seconds"], elapsed))
 
 
 def test_timeout_fails_with_the_last_console_lines(artifacts, tmp_path):

@@ -60,8 +60,8 @@ def test_partition_table(raw):
     table = _table(raw["result"]["raw_path"])
     assert table["label"] == "gpt"
     parts = table["partitions"]
-    assert [(p["name"], p["type"]) for p in parts] == [("efi", ESP), ("oem", LINUX), ("recovery", LINUX),
-                                                      ("content", LINUX), ("bios", BIOS_BOOT)]
+    expected = [("efi", ESP), ("oem", LINUX), ("recovery", LINUX), ("content", LINUX), ("bios", BIOS_BOOT)]
+    assert [(p["name"], p["type"]) for p in parts] == expected
     assert parts[0]["start"] == 2048
     assert all(p["start"] % 2048 == 0 for p in parts)
     assert [p["node"][-1] for p in parts] == ["1", "2", "3", "4", "5"]
