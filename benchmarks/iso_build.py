@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmarks of the disk builder (not timed tests; run once, record the figures in benchmarks/RESULTS.md).
 
 1. ISO build wall time vs the bare commands. One exported root filesystem of the installer image is prepared; then,
@@ -128,7 +127,7 @@ def raw_allocation(engine, image, out_dir, level):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--image", required=True, help="installer image in the local engine")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--level", type=int, default=db.DEFAULT_SQUASHFS_LEVEL)

@@ -18,7 +18,7 @@ description:
     stopped when the module returns.
   - Changes nothing (changed is always false); runs in check mode too.
 author:
-  - edgeforge.artifacts contributors
+  - edgeforge.artifacts contributors (@edgeforge)
 options:
   path:
     description:
@@ -83,9 +83,11 @@ requirements:
   - OVMF for UEFI (Debian package ovmf)
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: The boot check changes nothing, so it runs in check mode too.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: edgeforge.artifacts.installer_iso

@@ -34,7 +34,7 @@ description:
   - Progress lines go to C(<build_dir>/logs/installer_iso.progress.log) while the build runs; the full tool output to
     C(<build_dir>/logs/<ISO_NAME>.iso.build.log).
 author:
-  - edgeforge.artifacts contributors
+  - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.docker
 options:
@@ -140,9 +140,11 @@ seealso:
   - module: edgeforge.artifacts.boot_check
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Reports whether the ISO would be built (inputs changed) without exporting or building anything.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows the old and new checksum of the ISO.
 """

@@ -26,7 +26,7 @@ description:
   - Written under a temporary name, renamed when complete, checked against the C(.sha256) file written beside it;
     unchanged inputs and a matching checksum give changed=false.
 author:
-  - edgeforge.artifacts contributors
+  - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.docker
 options:
@@ -131,9 +131,11 @@ seealso:
   - module: edgeforge.artifacts.ec2_image_import
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Reports whether the image would be built without building it.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows the old and new checksum.
 """
