@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Regenerate the variables section of README.md from roles/*/meta/argument_specs.yml.
 
     python scripts/gen-vars-doc.py           # rewrite the block between the markers in README.md

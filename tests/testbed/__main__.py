@@ -168,7 +168,7 @@ def cmd_down(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m tests.testbed", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tests.testbed", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--state-dir", default=STATE_DIR, help="where pids, logs and registry storage live")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the services, publish the stand-ins, write the extra-vars file")

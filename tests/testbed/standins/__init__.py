@@ -388,7 +388,7 @@ class StandIns:
             ref = "%s/edge/%s:%s" % (self.pub_repo, repo, tag.format(arch=ARCH, kairos=KAIROS_VERSION))
             self._publish(self.base_image_tag, ref)
             os_dist = "ubuntu" if repo == "kairos-ubuntu" else "opensuse-leap"
-            os_version = tag.split("-core-")[0].replace("leap-", "")
+            os_version = tag.split("-core-", maxsplit=1)[0].replace("leap-", "")
             self.base_images[(os_dist, os_version)] = ref
         if not seeded:
             seed.save()
