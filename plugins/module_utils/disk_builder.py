@@ -287,10 +287,10 @@ def iso_script(paths, iso_uuid_date_value, parts, squashfs_level=DEFAULT_SQUASHF
     stage, grub, lib = paths["stage"], paths["grub"], paths["grub_lib"]
     mods = " ".join(GRUB_MODULES)
     lines = [SCRIPT_HEAD]
+    # GRUB images and the ESP are built in the background while mksquashfs keeps every core busy
     lines.append("step squashfs")
-    lines.append(squashfs_commands(paths["rootfs"], "%s/rootfs.squashfs" % stage, squashfs_level, processors))
-    lines.append("step grub")
     lines.append("mkdir -p %s %s" % (_q("%s/boot/grub/i386-pc" % stage), _q(grub)))
+    lines.append("(")
     lines.append("grub-mkimage -O i386-pc-eltorito -d %s -p /boot/grub -c %s -o %s biosdisk %s" % (
         _q("%s/i386-pc" % lib), _q("%s/early-bios.cfg" % grub), _q("%s/boot/grub/i386-pc/eltorito.img" % stage),
         mods))
@@ -303,19 +303,26 @@ def iso_script(paths, iso_uuid_date_value, parts, squashfs_level=DEFAULT_SQUASHF
     lines.append("mkfs.vfat -C -n EFI %s \"$esp_kib\" >/dev/null" % _q("%s/efi.img" % stage))
     lines.append("mmd -i %s ::/EFI ::/EFI/BOOT" % _q("%s/efi.img" % stage))
     lines.append("mcopy -i %s %s ::/EFI/BOOT/BOOTX64.EFI" % (_q("%s/efi.img" % stage), _q("%s/BOOTX64.EFI" % grub)))
+    lines.append(") > %s 2>&1 &" % _q("%s/grub.log" % grub))
+    lines.append("grub_pid=$!")
+    lines.append(squashfs_commands(paths["rootfs"], "%s/rootfs.squashfs" % stage, squashfs_level, processors))
+    lines.append("step grub")
+    lines.append("if ! wait \"$grub_pid\"; then cat %s; exit 1; fi" % _q("%s/grub.log" % grub))
     lines.append("step iso")
     xorriso = ["xorriso", "-as", "mkisofs", "-iso-level", "3", "-graft-points",
                "--modification-date=%s" % iso_uuid_date_value, "-V", LIVE_LABEL,
                "-b", "boot/grub/i386-pc/eltorito.img", "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
                "--grub2-boot-info", "--grub2-mbr", "%s/i386-pc/boot_hybrid.img" % lib,
                "--efi-boot", "efi.img", "-efi-boot-part", "--efi-boot-image", "--protective-msdos-label",
-               "-o", paths["output"], "-r", stage]
+               "-o", "-", "-r", stage]
     if parts:
         xorriso.append("--")
         for part in parts:
             xorriso += ["-cut_out", part["src"], str(part["offset"]), str(part["length"]),
                         "/opt/spectrocloud/content/%s" % part["name"]]
-    lines.append(" ".join(_q(c) for c in xorriso) + " 2>&1 | grep -v -E 'UPDATE|^$' || test \"${PIPESTATUS[0]}\" = 0")
+    # the image goes to stdout: written to the file and hashed in one pass
+    lines.append(" ".join(_q(c) for c in xorriso) + " 2> >(grep -v -E 'UPDATE|^$' >&2 || true) | tee %s | "
+                 "sha256sum | cut -d' ' -f1 > %s" % (_q(paths["output"]), _q(paths["output"] + ".sha256")))
     lines.append("test -s %s" % _q(paths["output"]))
     lines.append("step done")
     return "\n".join(lines) + "\n"
@@ -907,7 +914,8 @@ class DiskBuilder:
         digest = request.digest(image_id, self.builder)
         return image_id, digest, up_to_date(request.output, digest)
 
-    def build_iso(self, request, check_mode=False, force=False):
+    def build_iso(self, request, check_mode=False, force=False, rootfs=None):
+        """Build the ISO. ``rootfs``: an already exported tree of the installer image to use (kept as it is)."""
         image_id, digest, current = self.iso_plan(request)
         result = {"iso_path": request.output, "sha256_path": request.output + ".sha256", "inputs_digest": digest,
                   "content_parts": [{"name": p["name"], "size": p["length"]} for p in request.parts]}
@@ -924,9 +932,14 @@ class DiskBuilder:
         started = time.time()
         try:
             runner = self._runner(log_path)
-            rootfs = os.path.join(work, "rootfs")
-            self.progress("exporting the filesystem of %s" % request.installer_image)
-            export_rootfs(self.engine, request.installer_image, rootfs, self.progress)
+            mounts_extra = []
+            if rootfs:
+                rootfs = os.path.abspath(rootfs)
+                mounts_extra.append(rootfs)
+            else:
+                rootfs = os.path.join(work, "rootfs")
+                self.progress("exporting the filesystem of %s" % request.installer_image)
+                export_rootfs(self.engine, request.installer_image, rootfs, self.progress)
             boot_files = find_boot_files(rootfs, request.kernel_path, request.initrd_path)
             (kernel_rel, kernel), (initrd_rel, initrd) = boot_files
             stage = os.path.join(work, "iso")
@@ -951,12 +964,14 @@ class DiskBuilder:
                 handle.write(early_grub_cfg("--fs-uuid %s" % uuid, "/boot/grub"))
             with open(os.path.join(grub, "early-efi.cfg"), "w", encoding="utf-8") as handle:
                 handle.write(early_grub_cfg("--fs-uuid %s" % uuid, "/boot/grub", chain=True))
-            tmp_output = os.path.join(request.build_dir, ".%s.iso.partial" % request.iso_name)
-            paths, mounts = self._paths(work, tmp_output, sorted({p["dir"] for p in request.parts}))
+            tmp_output = os.path.join(request.build_dir, ".%s.iso.%s.partial" % (
+                request.iso_name, os.path.basename(work).rsplit("-", 1)[-1]))
+            paths, mounts = self._paths(work, tmp_output, sorted({p["dir"] for p in request.parts}) + mounts_extra)
             w = paths["work"]
             parts = [dict(p, src="%s/%s" % (paths["content"][p["dir"]], os.path.basename(p["path"])))
                      for p in request.parts]
-            script = iso_script({"rootfs": w + "/rootfs", "stage": w + "/iso", "grub": w + "/grub",
+            tree = paths["content"][rootfs] if mounts_extra else w + "/rootfs"
+            script = iso_script({"rootfs": tree, "stage": w + "/iso", "grub": w + "/grub",
                                  "output": paths["output"], "grub_lib": "/usr/lib/grub"}, date_value, parts,
                                 request.squashfs_level)
             with open(os.path.join(work, "build.sh"), "w", encoding="utf-8") as handle:
@@ -967,15 +982,21 @@ class DiskBuilder:
                 runner.run(w + "/build.sh", mounts, log_path)
                 if not os.path.isfile(tmp_output) or os.path.getsize(tmp_output) == 0:
                     raise DiskBuildError("the ISO build produced no file")
-                checksum = sha256_file(tmp_output)
+                streamed = read_sha256_file(tmp_output + ".sha256")
+                checksum = sha256_file(tmp_output)  # what is on disk, read back once
+                if streamed != checksum:
+                    raise DiskBuildError("the ISO on disk (sha256 %s) differs from the image xorriso wrote (%s)"
+                                         % (checksum, streamed))
                 os.replace(tmp_output, request.output)
             finally:
-                if os.path.exists(tmp_output):
-                    os.unlink(tmp_output)
+                for path in (tmp_output, tmp_output + ".sha256"):
+                    if os.path.exists(path):
+                        os.unlink(path)
             atomic_write(request.output + ".sha256", sha256_line(checksum, os.path.basename(request.output)))
             atomic_write(stamp_path(request.output), json.dumps({"inputs": digest, "sha256": checksum},
                                                                 sort_keys=True) + "\n")
-            verify_checksum_file(request.output)
+            if read_sha256_file(request.output + ".sha256") != checksum:
+                raise DiskBuildError("the checksum file %s.sha256 could not be written correctly" % request.output)
         finally:
             if not self.keep_work:
                 shutil.rmtree(work, ignore_errors=True)
@@ -1041,7 +1062,8 @@ class DiskBuilder:
                 if request.edge_custom_config:
                     shutil.copyfile(request.edge_custom_config, os.path.join(
                         content, "edge-config", ".edge_custom_config.yaml"))
-            tmp_output = os.path.join(request.build_dir, ".%s.raw.partial" % request.raw_name)
+            tmp_output = os.path.join(request.build_dir, ".%s.raw.%s.partial" % (
+                request.raw_name, os.path.basename(work).rsplit("-", 1)[-1]))
             paths, mounts = self._paths(work, tmp_output, [])
             w = paths["work"]
             script_paths = {"rootfs": w + "/rootfs", "work": w, "grub": w + "/grub", "output": paths["output"],
