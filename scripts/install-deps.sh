@@ -17,6 +17,8 @@ PACKAGES=(
     zstd jq
     # Boot checks of the built ISO and disk images
     qemu-system-x86 qemu-utils ovmf
+    # molecule test of build_host: SSH into the test container
+    openssh-client
 )
 
 if [ "$(id -u)" -eq 0 ]; then
