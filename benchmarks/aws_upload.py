@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: uploading a raw disk image to a local S3 endpoint, ec2_image_import's uploader vs boto3's upload_file.
 
 Measures, side by side in one run against the same local S3 server and the same file:
@@ -67,7 +66,7 @@ def start_s3rver(data_dir):
     )
     endpoint = "http://127.0.0.1:%d" % port
     client = s3_client(endpoint)
-    for _ in range(100):
+    for _attempt in range(100):
         try:
             client.head_bucket(Bucket=BUCKET)
             return proc, endpoint

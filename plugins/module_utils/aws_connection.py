@@ -64,6 +64,7 @@ def aws_connection_argument_spec():
         validate_certs=dict(type="bool", default=True),
     )
 
+
 # Error codes worth a retry: throttling and transient server-side failures.
 RETRYABLE_CODES = frozenset(
     (
@@ -229,6 +230,8 @@ class AwsConnection:
             config_kwargs = {
                 "max_pool_connections": max(10, self.max_pool_connections + 2),
                 "retries": {"max_attempts": 2, "mode": "standard"},
+                # CompleteMultipartUpload of a big object can take minutes on S3-compatible stores.
+                "read_timeout": 600 if service == "s3" else 60,
             }
             if service == "s3" and self._options.get("s3_path_style"):
                 config_kwargs["s3"] = {"addressing_style": "path"}

@@ -661,8 +661,8 @@ class ImageImporter:
             self.result["plan"] = {
                 "upload": {"absent": "upload", "same": "skip (identical object)", "replace": "replace"}[decision],
                 "import": "ImportSnapshot %s from %s" % (opts["disk_format"].upper(), self.result["s3_uri"]),
-                "register": "RegisterImage %s (%s, %s)" % (opts["ami_name"], aws_architecture(opts["arch"]),
-                                                          opts["boot_mode"]),
+                "register": "RegisterImage %s (%s, %s)"
+                % (opts["ami_name"], aws_architecture(opts["arch"]), opts["boot_mode"]),
                 "role": self.result.get("role_plan", "exists"),
                 "delete_object_after": bool(opts["delete_object_after"]),
             }
@@ -937,9 +937,15 @@ class ImageImporter:
                         future.cancel()
                     raise
             parts = [completed[number] for number, _o, _l in plan]
-            s3.complete_multipart_upload(
-                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-            )
+            self.log("completing the upload of %d parts" % len(parts))
+            try:
+                s3.complete_multipart_upload(
+                    Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+                )
+            except Exception:  # pylint: disable=broad-except
+                # A retried Complete may find the upload already completed by the first attempt.
+                if not self._object_is(size, content_sha):
+                    raise
         except BaseException as err:
             self.result["bytes_sent"] = sent["bytes"]
             if not opts["resume"]:
@@ -960,6 +966,11 @@ class ImageImporter:
                  % (bucket, key, format_bytes(sent["bytes"]), len(reused)))
         if reused:
             self._fix_metadata(metadata)
+
+    def _object_is(self, size, content_sha):
+        head = self._head() or {}
+        meta = {str(k).lower(): v for k, v in (head.get("Metadata") or {}).items()}
+        return int(head.get("ContentLength", -1)) == size and meta.get(META_SHA256) == content_sha
 
     def _fix_metadata(self, metadata):
         """A resumed upload carries the metadata of the run that started it: make sure it describes this file."""
@@ -1006,8 +1017,8 @@ class ImageImporter:
                 return snapshot_id
             if status in IMPORT_FAILED:
                 raise EdgeforgeError(
-                    "import task %s of %s ended %s: %s" % (task_id, self.result["s3_uri"], status,
-                                                          message or "no status message")
+                    "import task %s of %s ended %s: %s"
+                    % (task_id, self.result["s3_uri"], status, message or "no status message")
                 )
             remaining = deadline()
             if remaining <= 0:

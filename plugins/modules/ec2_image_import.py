@@ -18,12 +18,12 @@ description:
   - The upload is a multipart upload with a thread pool. Every part carries an S3 C(SHA256) checksum and the object
     stores the SHA-256 of the whole image in its C(edgeforge-sha256) metadata. An identical object is not sent
     again; a different one is replaced only with O(overwrite=true). With O(resume=true) an interrupted multipart
-    upload of the same key is continued: its parts are verified against the local file and only missing parts are
-    sent. Without it, an upload that fails is aborted.
+    upload of the same key is continued (its parts are verified against the local file and only missing parts are
+    sent). Without it, an upload that fails is aborted.
   - Progress (parts sent with bytes and percentage, import progress, image state) is written as it happens to
     O(log_path).
 author:
-  - edgeforge.artifacts contributors
+  - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.aws
 options:
@@ -167,6 +167,7 @@ options:
     type: path
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Reports the plan (upload, import, registration) without acting. The local image is read to compare
       its checksum with the object.
@@ -297,7 +298,6 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_connection
     aws_connection_argument_spec,
 )
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_import import MiB, import_image
-
 
 
 def main():

@@ -11,10 +11,11 @@ module: ec2_image_import_info
 short_description: Tell whether an imported image's S3 object and AMI exist
 version_added: 0.1.0
 description:
-  - Read-only companion of M(edgeforge.artifacts.ec2_image_import), for the guide's Validate step: is the object in
-    the bucket (with the checksum metadata the import stored), and is there an AMI of the name, in which state.
+  - Read-only companion of M(edgeforge.artifacts.ec2_image_import), for the guide's Validate step. It tells whether
+    the object is in the bucket (with the checksum metadata the import stored) and whether there is an AMI of the
+    name, in which state.
 author:
-  - edgeforge.artifacts contributors
+  - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.aws
 options:
@@ -34,6 +35,7 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Never changes anything.
 seealso:

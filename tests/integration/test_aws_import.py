@@ -401,7 +401,7 @@ def test_the_test_double_reports_progress_like_aws(aws, vmimport_role, tmp_path)
         DiskContainer={"Format": "RAW", "UserBucket": {"S3Bucket": BUCKET, "S3Key": key}}, RoleName="vmimport"
     )["ImportTaskId"]
     seen = []
-    for _ in range(10):
+    for _attempt in range(10):
         detail = ec2.describe_import_snapshot_tasks(ImportTaskIds=[task_id])["ImportSnapshotTasks"][0][
             "SnapshotTaskDetail"]
         seen.append((detail["Status"], detail.get("StatusMessage"), detail.get("Progress")))

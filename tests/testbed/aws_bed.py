@@ -86,7 +86,7 @@ def start_moto_server(log_path=None, timeout=60):
     # Wait until it answers.
     import boto3  # noqa: F401
 
-    for _ in range(100):
+    for _attempt in range(100):
         try:
             server.client("s3").list_buckets()
             break
