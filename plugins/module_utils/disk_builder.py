@@ -412,8 +412,9 @@ def raw_assemble_script(paths, layout):
     for name in ("efi", "oem", "recovery", "content"):
         if name not in parts:
             continue
-        lines.append("dd if=%s of=%s bs=1M seek=%d conv=notrunc,sparse status=none" % (
-            _q("%s/%s.img" % (work, name)), _q(out), parts[name]["offset"] // MIB))
+        # 64 KiB blocks: conv=sparse skips only all-zero blocks, so small ones keep the image close to its data
+        lines.append("dd if=%s of=%s bs=64K seek=%d conv=notrunc,sparse status=none" % (
+            _q("%s/%s.img" % (work, name)), _q(out), parts[name]["offset"] // (64 * 1024)))
         lines.append("rm -f %s" % _q("%s/%s.img" % (work, name)))
     lines.append("step done")
     return "\n".join(lines) + "\n"

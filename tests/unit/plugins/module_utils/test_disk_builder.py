@@ -178,8 +178,8 @@ def test_sfdisk_script_and_raw_scripts(tmp_path):
     assert "mkfs.ext2 -q -F -L COS_OEM -d /work/oem" in assembled
     assert "mkfs.ext2 -q -F -L COS_RECOVERY -d /work/recovery" in assembled
     assert "COS_CONTENT" not in assembled
-    assert "dd if=/work/recovery.img of=/out/.x.iso.partial bs=1M seek=%d conv=notrunc,sparse" % (
-        layout["partitions"][2]["offset"] // db.MIB) in assembled
+    assert "dd if=/work/recovery.img of=/out/.x.iso.partial bs=64K seek=%d conv=notrunc,sparse" % (
+        layout["partitions"][2]["offset"] // 65536) in assembled
     for script in (prep, assembled):
         assert subprocess.run(["bash", "-n"], input=script.encode(), check=False).returncode == 0
 
