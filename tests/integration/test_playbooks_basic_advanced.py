@@ -128,3 +128,14 @@ def test_advanced_flow_with_login_versions_proxies_and_ca(docker_engine, standin
     again = run_playbook("playbooks/advanced.yml", variables, inventory="inventory/advanced")
     assert again.rc == 0, again.stdout
     assert again.recap["localhost"]["changed"] == 0, again.stdout
+
+
+def test_check_mode_says_what_would_happen_and_changes_nothing(docker_engine, standin_images, registry, tmp_path):
+    variables = _basic_vars(standin_images, registry, tmp_path, custom_tag="checkmode")
+    run = run_playbook("playbooks/basic.yml", variables, check=True)
+    assert run.rc == 0, run.stdout + run.stderr
+    assert "(would_build" in run.stdout
+    namespace = variables["image_registry"].split("/", 1)[1]
+    assert registry.tags("%s/ubuntu" % namespace) == []
+    assert docker_engine.client.images.list(name="%s/ubuntu" % variables["image_registry"]) == []
+    assert not os.path.exists(os.path.join(variables["build_dir"], "byoos-pack.yaml"))
