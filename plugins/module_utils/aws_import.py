@@ -859,6 +859,7 @@ class ImageImporter:
             self.log("the object store cannot list multipart uploads: starting a new upload")
 
         upload_id = None
+        resumed_upload = False
         reused = {}
         part_size = effective_part_size(size, opts["part_size"])
         if opts["resume"]:
@@ -875,6 +876,7 @@ class ImageImporter:
                     listed, plan, lambda number, offset, length: part_checksums(read_range(path, offset, length))
                 )
                 upload_id = candidate["UploadId"]
+                resumed_upload = True
                 self.log(
                     "resuming upload %s of %s: %d of %d parts already there and verified"
                     % (upload_id[:16], key, len(reused), len(plan))
@@ -964,7 +966,7 @@ class ImageImporter:
         self.result["upload"] = "resumed" if reused else "uploaded"
         self.log("upload of s3://%s/%s complete: %s sent, %d part(s) reused"
                  % (bucket, key, format_bytes(sent["bytes"]), len(reused)))
-        if reused:
+        if resumed_upload:
             self._fix_metadata(metadata)
 
     def _object_is(self, size, content_sha):
