@@ -42,6 +42,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 
 try:
@@ -314,15 +315,13 @@ def iso_script(paths, iso_uuid_date_value, parts, squashfs_level=DEFAULT_SQUASHF
                "-b", "boot/grub/i386-pc/eltorito.img", "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
                "--grub2-boot-info", "--grub2-mbr", "%s/i386-pc/boot_hybrid.img" % lib,
                "--efi-boot", "efi.img", "-efi-boot-part", "--efi-boot-image", "--protective-msdos-label",
-               "-o", "-", "-r", stage]
+               "-o", paths["output"], "-r", stage]
     if parts:
         xorriso.append("--")
         for part in parts:
             xorriso += ["-cut_out", part["src"], str(part["offset"]), str(part["length"]),
                         "/opt/spectrocloud/content/%s" % part["name"]]
-    # the image goes to stdout: written to the file and hashed in one pass
-    lines.append(" ".join(_q(c) for c in xorriso) + " 2> >(grep -v -E 'UPDATE|^$' >&2 || true) | tee %s | "
-                 "sha256sum | cut -d' ' -f1 > %s" % (_q(paths["output"]), _q(paths["output"] + ".sha256")))
+    lines.append(" ".join(_q(c) for c in xorriso) + " 2>&1 | grep -v -E 'UPDATE|^$' || test \"${PIPESTATUS[0]}\" = 0")
     lines.append("test -s %s" % _q(paths["output"]))
     lines.append("step done")
     return "\n".join(lines) + "\n"
@@ -671,6 +670,13 @@ def ensure_builder_image(engine, base_image=DEFAULT_BUILDER_BASE, proxies=None, 
     return tag, True
 
 
+def _remove_container(api, cid):
+    try:
+        api.remove_container(cid, force=True)
+    except Exception:  # pylint: disable=broad-except
+        pass
+
+
 class ScriptRunner:
     """Runs a generated script in the builder container (default) or on the host; keeps the output's last lines."""
 
@@ -680,6 +686,13 @@ class ScriptRunner:
         self.image = image
         self.progress = progress
         self.timeout = timeout
+        self.removers = []
+
+    def join(self):
+        """Wait for the background container removals (call before returning to the user)."""
+        for remover in self.removers:
+            remover.join(timeout=60)
+        self.removers = []
 
     def run(self, script_path, mounts, log_path=None):
         """``mounts``: {host_path: (container_path, "ro"|"rw")}; the script must use container paths."""
@@ -737,10 +750,10 @@ class ScriptRunner:
             result = api.wait(cid, timeout=self.timeout)
             return result.get("StatusCode", 1)
         finally:
-            try:
-                api.remove_container(cid, force=True)
-            except Exception:  # pylint: disable=broad-except
-                pass
+            # the container has stopped (or failed to start): remove it without keeping the build waiting
+            remover = threading.Thread(target=_remove_container, args=(api, cid))
+            remover.start()
+            self.removers.append(remover)
 
 
 # ---------------------------------------------------------------------------------------------- requests
@@ -931,6 +944,7 @@ class DiskBuilder:
         log_path = self._log_path(request.build_dir, request.iso_name + ".iso")
         work = self._work_dir(request.build_dir, request.iso_name)
         started = time.time()
+        runner = None
         try:
             runner = self._runner(log_path)
             mounts_extra = []
@@ -983,16 +997,11 @@ class DiskBuilder:
                 runner.run(w + "/build.sh", mounts, log_path)
                 if not os.path.isfile(tmp_output) or os.path.getsize(tmp_output) == 0:
                     raise DiskBuildError("the ISO build produced no file")
-                streamed = read_sha256_file(tmp_output + ".sha256")
                 checksum = sha256_file(tmp_output)  # what is on disk, read back once
-                if streamed != checksum:
-                    raise DiskBuildError("the ISO on disk (sha256 %s) differs from the image xorriso wrote (%s)"
-                                         % (checksum, streamed))
                 os.replace(tmp_output, request.output)
             finally:
-                for path in (tmp_output, tmp_output + ".sha256"):
-                    if os.path.exists(path):
-                        os.unlink(path)
+                if os.path.exists(tmp_output):
+                    os.unlink(tmp_output)
             atomic_write(request.output + ".sha256", sha256_line(checksum, os.path.basename(request.output)))
             atomic_write(stamp_path(request.output), json.dumps({"inputs": digest, "sha256": checksum},
                                                                 sort_keys=True) + "\n")
@@ -1001,6 +1010,8 @@ class DiskBuilder:
         finally:
             if not self.keep_work:
                 shutil.rmtree(work, ignore_errors=True)
+            if runner:
+                runner.join()
         result.update(sha256=checksum, size=os.path.getsize(request.output), seconds=round(time.time() - started, 1),
                       kernel=kernel_rel, initrd=initrd_rel, log_path=log_path)
         self.progress("%s: sha256 %s" % (request.output, checksum))
@@ -1022,6 +1033,7 @@ class DiskBuilder:
         log_path = self._log_path(request.build_dir, request.raw_name + ".raw")
         work = self._work_dir(request.build_dir, request.raw_name)
         started = time.time()
+        runner = None
         try:
             runner = self._runner(log_path)
             rootfs = os.path.join(work, "rootfs")
@@ -1104,6 +1116,8 @@ class DiskBuilder:
         finally:
             if not self.keep_work:
                 shutil.rmtree(work, ignore_errors=True)
+            if runner:
+                runner.join()
         result.update(sha256=checksum, size=os.path.getsize(request.output),
                       allocated=allocated_bytes(request.output), seconds=round(time.time() - started, 1),
                       partitions=[{k: p[k] for k in ("number", "name", "start", "size", "type")}

@@ -129,12 +129,11 @@ def test_iso_script_commands():
     assert "mcopy -i /work/iso/efi.img /work/grub/BOOTX64.EFI ::/EFI/BOOT/BOOTX64.EFI" in script
     xorriso = next(line for line in script.splitlines() if line.startswith("xorriso "))
     for fragment in ("-V COS_LIVE", "--grub2-mbr /usr/lib/grub/i386-pc/boot_hybrid.img", "--efi-boot efi.img",
-                     "-efi-boot-part --efi-boot-image", "--protective-msdos-label", "-o -",
+                     "-efi-boot-part --efi-boot-image", "--protective-msdos-label", "-o /out/.x.iso.partial",
                      "--modification-date=2024010100000000",
                      "-- -cut_out /content/0/big.zst 0 3000000000 /opt/spectrocloud/content/big.zst_part00",
                      "-cut_out /content/0/big.zst 3000000000 5 /opt/spectrocloud/content/big.zst_part01"):
         assert fragment in xorriso
-    assert "| tee /out/.x.iso.partial | sha256sum | cut -d' ' -f1 > /out/.x.iso.partial.sha256" in script
     # GRUB images are made while mksquashfs runs, and a failure there still fails the build
     assert script.index("grub_pid=$!") < script.index("mksquashfs") < script.index('wait "$grub_pid"')
     assert subprocess.run(["bash", "-n"], input=script.encode(), check=False).returncode == 0
