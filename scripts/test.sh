@@ -83,9 +83,8 @@ PYEOF
 )
     mkdir -p "$HOME/.ansible/test/cache"
     local getpip="$HOME/.ansible/test/cache/get_pip_${pipver}.py"
-    if [ ! -s "$getpip" ] || ! grep -q 'edgeforge offline get-pip' "$getpip"; then
-        if [ ! -s "$getpip" ]; then
-            cat > "$getpip" <<'PYEOF'
+    if [ ! -s "$getpip" ]; then
+        cat > "$getpip" <<'PYEOF'
 # edgeforge offline get-pip stand-in: ansible-test runs `python get-pip.py [options] pip==X ...` in a new venv.
 import subprocess
 import sys
@@ -94,7 +93,6 @@ args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
 subprocess.check_call([sys.executable, "-m", "ensurepip", "--default-pip"])
 subprocess.check_call([sys.executable, "-m", "pip", "install", "--disable-pip-version-check"] + args)
 PYEOF
-        fi
     fi
     local rc=0
     (cd "$dest" && ansible-test sanity --python 3.11 --color no) || rc=$?
@@ -113,7 +111,7 @@ unit() {
 
 integration() {
     # shellcheck disable=SC2086
-    "$PY" -m pytest tests/integration -q -p no:cacheprovider ${PYTEST_ARGS:-}
+    "$PY" -m pytest tests/integration -q -p no:cacheprovider --durations=15 ${PYTEST_ARGS:-}
 }
 
 molecule_test() {
