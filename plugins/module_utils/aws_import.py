@@ -7,8 +7,9 @@ Plain Python over boto3 (no Ansible import). The steps:
 
 1. look for an AMI of the wanted name (available: done, nothing uploaded; pending: wait for it);
 2. preflight of the VM import service role (`vmimport`), created on request with the policies AWS documents;
-3. upload: multipart with a thread pool, a SHA-256 checksum per part (S3 ChecksumAlgorithm SHA256) and the whole
-   file's SHA-256 in the object metadata (`edgeforge-sha256`); an identical object is not sent again, a different
+3. upload: multipart with a thread pool, a CRC32 checksum per part that S3 verifies on receipt (ChecksumAlgorithm
+   CRC32, the cheapest S3 offers without awscrt) and the whole file's SHA-256 in the object metadata
+   (`edgeforge-sha256`); an identical object is not sent again, a different
    one is replaced only with `overwrite`; an interrupted multipart upload of the same key is resumed after its parts
    are verified against the local file, and only the missing parts are sent;
 4. optional conversion to a stream-optimized VMDK (qemu-img) which sends only the allocated data;
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import zlib
 import contextlib
 import hashlib
 import json
@@ -190,9 +192,17 @@ def read_range(path, offset, length):
     return data
 
 
+PART_CHECKSUM = "CRC32"
+
+
+def crc32_b64(data):
+    """S3's ChecksumCRC32 form: the big-endian CRC32, base64."""
+    return b64_digest((zlib.crc32(data) & 0xFFFFFFFF).to_bytes(4, "big"))
+
+
 def part_checksums(data):
-    """(md5 hex = the S3 ETag of an unencrypted part, sha256 base64 = S3 ChecksumSHA256)."""
-    return hashlib.md5(data).hexdigest(), b64_digest(hashlib.sha256(data).digest())  # nosec - ETag, not security
+    """(md5 hex = the S3 ETag of an unencrypted part, crc32 base64 = S3 ChecksumCRC32)."""
+    return hashlib.md5(data).hexdigest(), crc32_b64(data)  # nosec - ETag, not security
 
 
 def file_sha256(path, chunk_size=8 * MiB, progress=None):
@@ -253,9 +263,9 @@ def describe_object(head):
 
 
 def choose_resumable_upload(uploads, key):
-    """The newest in-progress multipart upload of exactly ``key`` created with SHA256 checksums, or None."""
+    """The newest in-progress multipart upload of exactly ``key`` created with CRC32 part checksums, or None."""
     candidates = [
-        u for u in uploads if u.get("Key") == key and u.get("ChecksumAlgorithm", "SHA256") in ("SHA256", None)
+        u for u in uploads if u.get("Key") == key and u.get("ChecksumAlgorithm", PART_CHECKSUM) in (PART_CHECKSUM, None)
     ]
     if not candidates:
         return None
@@ -276,10 +286,11 @@ def resume_part_size(listed_parts, size, wanted_part_size):
 
 
 def reusable_parts(listed_parts, plan, local_checksums):
-    """Part numbers of an interrupted upload whose size and ETag/ChecksumSHA256 match the local file.
+    """Part numbers of an interrupted upload whose size and ETag/ChecksumCRC32 match the local file.
 
-    ``local_checksums(number, offset, length)`` returns (md5 hex, sha256 base64) of that part of the local file.
-    A part is reused only if it can be verified: its ChecksumSHA256 equals the local one, or its ETag is the MD5.
+    ``local_checksums(number, offset, length)`` returns (md5 hex, crc32 base64) of that part of the local file.
+    A part is reused only if it can be verified: its ETag is the local MD5, or (when the store's ETag is not an MD5,
+    e.g. with SSE-KMS) its ChecksumCRC32 equals the local one; a listed CRC32 that differs always disqualifies it.
     """
     by_number = {number: (offset, length) for number, offset, length in plan}
     good = {}
@@ -290,11 +301,14 @@ def reusable_parts(listed_parts, plan, local_checksums):
         offset, length = by_number[number]
         if int(part.get("Size", -1)) != length:
             continue
-        md5_hex, sha_b64 = local_checksums(number, offset, length)
-        remote_sha = part.get("ChecksumSHA256")
+        md5_hex, crc_b64 = local_checksums(number, offset, length)
+        remote_crc = part.get("ChecksumCRC32")
         remote_etag = str(part.get("ETag", "")).strip('"')
-        if (remote_sha and remote_sha == sha_b64) or (not remote_sha and remote_etag == md5_hex):
-            good[number] = {"PartNumber": number, "ETag": part["ETag"], "ChecksumSHA256": sha_b64}
+        if remote_crc and remote_crc != crc_b64:
+            continue
+        etag_is_md5 = len(remote_etag) == 32 and all(c in "0123456789abcdef" for c in remote_etag)
+        if remote_etag == md5_hex or (remote_crc and not etag_is_md5):
+            good[number] = {"PartNumber": number, "ETag": part["ETag"], "ChecksumCRC32": crc_b64}
     return good
 
 
@@ -894,7 +908,7 @@ class ImageImporter:
                 Key=key,
                 Metadata=metadata,
                 ContentType="application/octet-stream",
-                ChecksumAlgorithm="SHA256",
+                ChecksumAlgorithm=PART_CHECKSUM,
             )["UploadId"]
             self.log("started multipart upload of %s to s3://%s/%s: %d parts of %s, %d in parallel"
                      % (format_bytes(size), bucket, key, len(plan), format_bytes(part_size), opts["concurrency"]))
@@ -908,20 +922,20 @@ class ImageImporter:
         def send(part):
             number, offset, length = part
             data = read_range(path, offset, length)
-            checksum = b64_digest(hashlib.sha256(data).digest())
+            checksum = crc32_b64(data)
             answer = s3.upload_part(
                 Bucket=bucket,
                 Key=key,
                 UploadId=upload_id,
                 PartNumber=number,
                 Body=data,
-                ChecksumAlgorithm="SHA256",
-                ChecksumSHA256=checksum,
+                ChecksumAlgorithm=PART_CHECKSUM,
+                ChecksumCRC32=checksum,
             )
             with lock:
                 sent["bytes"] += length
                 sent["done"] += length
-                completed[number] = {"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum}
+                completed[number] = {"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32": checksum}
                 self.log(
                     "part %d/%d sent: %d bytes (%s of %s, %.1f%%)"
                     % (number, len(plan), length, format_bytes(sent["done"]), format_bytes(size),

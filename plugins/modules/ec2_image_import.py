@@ -15,8 +15,8 @@ description:
     bounded waits, idempotency, resumable uploads, tags and a preflight of the VM import service role.
   - "Idempotent: when an C(available) AMI with O(ami_name) exists, nothing is uploaded or imported and the result is
     unchanged; a C(pending) one is waited for."
-  - The upload is a multipart upload with a thread pool. Every part carries an S3 C(SHA256) checksum and the object
-    stores the SHA-256 of the whole image in its C(edgeforge-sha256) metadata. An identical object is not sent
+  - The upload is a multipart upload with a thread pool. Every part carries an S3 C(CRC32) checksum that S3
+    verifies on receipt, and the object stores the SHA-256 of the whole image in its C(edgeforge-sha256) metadata. An identical object is not sent
     again; a different one is replaced only with O(overwrite=true). With O(resume=true) an interrupted multipart
     upload of the same key is continued (its parts are verified against the local file and only missing parts are
     sent). Without it, an upload that fails is aborted.

@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import zlib
 import json
 import os
 import shutil
@@ -52,11 +53,12 @@ def test_too_big_for_s3_is_refused():
 # -- checksums -----------------------------------------------------------------------------------------------------
 
 
-def test_part_checksums_are_the_etag_md5_and_the_s3_sha256_form():
+def test_part_checksums_are_the_etag_md5_and_the_s3_crc32_form():
     data = b"edge" * 1000
-    md5_hex, sha_b64 = ai.part_checksums(data)
+    md5_hex, crc_b64 = ai.part_checksums(data)
     assert md5_hex == hashlib.md5(data).hexdigest()
-    assert base64.b64decode(sha_b64) == hashlib.sha256(data).digest()
+    assert base64.b64decode(crc_b64) == zlib.crc32(data).to_bytes(4, "big")
+    assert ai.crc32_b64(b"") == "AAAAAA=="
 
 
 def test_file_sha256_and_read_range(tmp_path):
@@ -130,15 +132,16 @@ def test_only_verified_parts_are_reused():
     data = os.urandom(12 * MiB)
     plan = ai.plan_parts(len(data), 5 * MiB)
     md5_1 = ai.part_checksums(data[:5 * MiB])[0]
-    sha_2 = ai.part_checksums(data[5 * MiB:10 * MiB])[1]
+    crc_2 = ai.part_checksums(data[5 * MiB:10 * MiB])[1]
     listed = [
         {"PartNumber": 1, "ETag": '"%s"' % md5_1, "Size": 5 * MiB},  # verified by its ETag (MD5)
-        {"PartNumber": 2, "ETag": '"whatever"', "Size": 5 * MiB, "ChecksumSHA256": sha_2},  # verified by checksum
+        # an encrypted part (ETag not an MD5) is verified by its CRC32
+        {"PartNumber": 2, "ETag": '"kms-etag-not-an-md5"', "Size": 5 * MiB, "ChecksumCRC32": crc_2},
         {"PartNumber": 3, "ETag": '"0000"', "Size": 2 * MiB},  # wrong content
     ]
     reused = ai.reusable_parts(listed, plan, local_sums(data))
     assert sorted(reused) == [1, 2]
-    assert reused[1]["ChecksumSHA256"] == ai.part_checksums(data[:5 * MiB])[1]
+    assert reused[1]["ChecksumCRC32"] == ai.part_checksums(data[:5 * MiB])[1]
 
 
 def test_parts_of_another_size_or_number_are_not_reused():
@@ -152,11 +155,11 @@ def test_parts_of_another_size_or_number_are_not_reused():
     assert ai.reusable_parts(listed, plan, local_sums(data)) == {}
 
 
-def test_a_wrong_checksum_wins_over_a_matching_etag():
+def test_a_wrong_crc32_wins_over_a_matching_etag():
     data = os.urandom(5 * MiB)
     plan = ai.plan_parts(len(data), 5 * MiB)
     md5_1 = ai.part_checksums(data)[0]
-    listed = [{"PartNumber": 1, "ETag": '"%s"' % md5_1, "Size": 5 * MiB, "ChecksumSHA256": "bm90IGl0"}]
+    listed = [{"PartNumber": 1, "ETag": '"%s"' % md5_1, "Size": 5 * MiB, "ChecksumCRC32": "AAAAAA=="}]
     assert ai.reusable_parts(listed, plan, local_sums(data)) == {}
 
 
@@ -169,9 +172,9 @@ def test_resume_adopts_the_part_size_of_the_interrupted_upload():
 
 def test_the_newest_sha256_upload_of_exactly_the_key_is_resumed():
     uploads = [
-        {"Key": "img.raw", "UploadId": "old", "Initiated": "2024-01-01T00:00:00", "ChecksumAlgorithm": "SHA256"},
-        {"Key": "img.raw", "UploadId": "new", "Initiated": "2024-02-01T00:00:00", "ChecksumAlgorithm": "SHA256"},
-        {"Key": "img.raw", "UploadId": "crc", "Initiated": "2024-03-01T00:00:00", "ChecksumAlgorithm": "CRC32"},
+        {"Key": "img.raw", "UploadId": "old", "Initiated": "2024-01-01T00:00:00", "ChecksumAlgorithm": "CRC32"},
+        {"Key": "img.raw", "UploadId": "new", "Initiated": "2024-02-01T00:00:00", "ChecksumAlgorithm": "CRC32"},
+        {"Key": "img.raw", "UploadId": "sha", "Initiated": "2024-03-01T00:00:00", "ChecksumAlgorithm": "SHA256"},
         {"Key": "img.raw.bak", "UploadId": "other", "Initiated": "2025-01-01T00:00:00"},
     ]
     assert ai.choose_resumable_upload(uploads, "img.raw")["UploadId"] == "new"
