@@ -68,6 +68,7 @@ IMPORT_FAILED = ("deleted", "deleting", "cancelled", "cancelling", "error", "fai
 DEFAULTS = {
     "state": "present",
     "image_path": None,
+    "image_sha256": None,
     "bucket": None,
     "key": None,
     "disk_format": "raw",
@@ -116,6 +117,11 @@ def normalise_options(options):
         opts["key"] = os.path.basename(opts["image_path"])  # CanvOS: S3_KEY defaults to the raw file name
     if not opts["ami_name"]:
         opts["ami_name"] = opts["key"]  # CanvOS: AMI_NAME defaults to S3_KEY
+    if opts["image_sha256"]:
+        digest = str(opts["image_sha256"]).strip().lower().split()[0]
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValidationError("image_sha256", opts["image_sha256"], "give the 64 hex digits of the image's SHA-256")
+        opts["image_sha256"] = digest
     if opts["disk_format"] not in DISK_FORMATS:
         raise ValidationError("disk_format", opts["disk_format"], "use raw or vmdk")
     if opts["arch"] not in ARCHITECTURES:
@@ -718,10 +724,15 @@ class ImageImporter:
         raises. In check mode nothing is uploaded.
         """
         opts = self.opts
-        with _Timer(self.seconds, "checksum"):
-            size = os.path.getsize(opts["image_path"])
-            self.log("computing the SHA-256 of %s (%s)" % (opts["image_path"], format_bytes(size)))
-            source_sha = file_sha256(opts["image_path"])
+        size = os.path.getsize(opts["image_path"])
+        if opts["image_sha256"]:
+            # The producer of the image (e.g. raw_disk_image and its .sha256 file) already read every byte.
+            source_sha = opts["image_sha256"]
+            self.log("using the given SHA-256 of %s: %s" % (opts["image_path"], source_sha))
+        else:
+            with _Timer(self.seconds, "checksum"):
+                self.log("computing the SHA-256 of %s (%s)" % (opts["image_path"], format_bytes(size)))
+                source_sha = file_sha256(opts["image_path"])
         self.result["source_sha256"] = source_sha
         head = self._head()
         decision = object_decision(head, size, source_sha, opts["disk_format"], opts["overwrite"])

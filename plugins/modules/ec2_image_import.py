@@ -33,6 +33,13 @@ options:
         M(edgeforge.artifacts.raw_disk_image)).
     type: path
     required: true
+  image_sha256:
+    description:
+      - The SHA-256 of O(image_path) when it is already known (for example from the C(.sha256) file written with
+        the raw disk image). Saves reading the whole image once more before the upload.
+      - It is stored as the object's checksum and decides whether the object at the key is the same image, so it
+        must be the image's real digest. When not set, the module computes it.
+    type: str
   bucket:
     description:
       - The S3 bucket receiving the image (CanvOS C(S3_BUCKET)). Must be in O(region).
@@ -304,6 +311,7 @@ def main():
     argument_spec = aws_connection_argument_spec()
     argument_spec.update(
         image_path=dict(type="path", required=True),
+        image_sha256=dict(type="str"),
         bucket=dict(type="str", required=True),
         key=dict(type="str", no_log=False),
         disk_format=dict(type="str", choices=["raw", "vmdk"], default="raw"),

@@ -261,6 +261,11 @@ def test_key_and_ami_name_default_like_canvos():
     assert opts["import_description"] == "Import palette-edge.raw"
 
 
+def test_a_given_image_checksum_is_normalised_from_sha256sum_format():
+    digest = hashlib.sha256(b"img").hexdigest()
+    assert base_options(image_sha256="%s  palette-edge.raw\n" % digest.upper())["image_sha256"] == digest
+
+
 def test_register_request_maps_arch_boot_mode_and_root_volume():
     opts = base_options(arch="arm64", boot_mode="uefi-preferred", volume_size=20, volume_type="gp2",
                         delete_on_termination=False, ena_support=False, ami_name="edge-ami")
@@ -301,6 +306,7 @@ def test_import_request_uses_the_bucket_format_role_and_tags():
         ({"bucket": ""}, "bucket"),
         ({"image_path": ""}, "image_path"),
         ({"volume_type": "nvme"}, "volume_type"),
+        ({"image_sha256": "abc"}, "image_sha256"),
     ],
 )
 def test_bad_options_name_the_parameter(bad, param):
