@@ -264,7 +264,8 @@ set -euo pipefail
 step() { echo "edgeforge-step: $*"; }
 # a line a minute keeps the engine's log stream (and its read timeout) alive during long silent steps
 ( while sleep 60; do echo "edgeforge-alive"; done ) &
-trap 'kill $! 2>/dev/null || true' EXIT
+heartbeat=$!
+trap 'kill "$heartbeat" 2>/dev/null || true' EXIT
 """
 
 

@@ -303,3 +303,22 @@ def test_builder_tag_follows_the_recipe():
 def test_auroraboot_builder_is_explained():
     with pytest.raises(ValidationError, match="auroraboot"):
         db.DiskBuilder(None, builder="auroraboot")
+
+
+def test_host_runner_returns_when_the_script_ends_and_reports_failures(tmp_path):
+    import time
+    script = tmp_path / "ok.sh"
+    # a background job started after the heartbeat must not make the runner wait for the heartbeat
+    script.write_text(db.SCRIPT_HEAD + "( sleep 0.2 ) &\nstep one\necho hello\nwait\n")
+    steps = []
+    runner = db.ScriptRunner("host", progress=steps.append)
+    started = time.monotonic()
+    runner.run(str(script), {}, str(tmp_path / "logs" / "build.log"))
+    assert time.monotonic() - started < 20
+    assert steps == ["build step: one"]
+    assert "hello" in (tmp_path / "logs" / "build.log").read_text()
+    failing = tmp_path / "bad.sh"
+    failing.write_text(db.SCRIPT_HEAD + "step squashfs\necho 'mksquashfs: no space left' >&2\nexit 3\n")
+    with pytest.raises(db.DiskBuildError) as err:
+        runner.run(str(failing), {})
+    assert "step 'squashfs' (exit code 3)" in str(err.value) and "no space left" in str(err.value)
