@@ -263,7 +263,7 @@ SCRIPT_HEAD = """\
 set -euo pipefail
 step() { echo "edgeforge-step: $*"; }
 # a line a minute keeps the engine's log stream (and its read timeout) alive during long silent steps
-( while sleep 60; do echo "edgeforge-alive"; done ) &
+( while sleep 60 </dev/null >/dev/null 2>&1; do echo "edgeforge-alive"; done ) &
 heartbeat=$!
 trap 'kill "$heartbeat" 2>/dev/null || true' EXIT
 """

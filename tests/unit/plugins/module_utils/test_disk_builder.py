@@ -309,7 +309,7 @@ def test_host_runner_returns_when_the_script_ends_and_reports_failures(tmp_path)
     import time
     script = tmp_path / "ok.sh"
     # a background job started after the heartbeat must not make the runner wait for the heartbeat
-    script.write_text(db.SCRIPT_HEAD + "( sleep 0.2 ) &\nstep one\necho hello\nwait\n")
+    script.write_text(db.SCRIPT_HEAD + "( sleep 0.2 ) &\nbg=$!\nstep one\necho hello\nwait \"$bg\"\n")
     steps = []
     runner = db.ScriptRunner("host", progress=steps.append)
     started = time.monotonic()
