@@ -49,6 +49,12 @@ def machine():
                                                                     os.getloadavg()[0])
 
 
+def _place(arg, mapping):
+    """Replace a leading ROOT/STAGE/OUT placeholder of a command argument with its path."""
+    head, sep, rest = arg.partition("/")
+    return mapping[head] + sep + rest if head in mapping else arg
+
+
 def bare_iso(rootfs, out_dir, level, engine=None, builder_image=None):
     """What a person would type: mksquashfs + grub-mkrescue (which runs xorriso) for a BIOS+UEFI hybrid ISO.
 
@@ -69,13 +75,11 @@ def bare_iso(rootfs, out_dir, level, engine=None, builder_image=None):
     if engine is None:
         mapping = {"ROOT": rootfs, "STAGE": stage, "OUT": out_dir}
         for cmd in (squash, rescue):
-            cmd = [mapping.get(c.split("/")[0], c.split("/")[0]) + c[len(c.split("/")[0]):]
-                   if c.split("/")[0] in mapping else c for c in cmd]
-            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run([_place(c, mapping) for c in cmd], check=True, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
     else:
         mapping = {"ROOT": "/rootfs", "STAGE": "/out/bare-stage", "OUT": "/out"}
-        text = " && ".join(" ".join(mapping.get(c.split("/")[0], c.split("/")[0]) + c[len(c.split("/")[0]):]
-                                    if c.split("/")[0] in mapping else c for c in cmd) + " >/dev/null 2>&1"
+        text = " && ".join(" ".join(_place(c, mapping) for c in cmd) + " >/dev/null 2>&1"
                            for cmd in (squash, rescue))
         api = engine.api
         host_config = api.create_host_config(binds={rootfs: {"bind": "/rootfs", "mode": "ro"},
