@@ -15,6 +15,8 @@ PACKAGES=(
     xorriso squashfs-tools mtools dosfstools e2fsprogs fdisk
     grub-pc-bin grub-efi-amd64-bin grub-common
     zstd jq
+    # Linters: ansible-test sanity checks the shell scripts with shellcheck
+    shellcheck
     # Boot checks of the built ISO and disk images
     qemu-system-x86 qemu-utils ovmf
     # molecule test of build_host: SSH into the test container

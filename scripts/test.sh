@@ -4,8 +4,10 @@
 #   pytest tests/integration (against the real test bed), molecule test.
 # Every step runs even when an earlier one fails; the exit status is non-zero if any step failed.
 # Environment: SKIP="sanity molecule" skips steps by name; PYTEST_ARGS adds pytest options.
+# The step functions below are called indirectly through step().
+# shellcheck disable=SC2317
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 ROOT=$(pwd)
 START=$(date +%s)
 declare -a RESULTS=()
@@ -97,7 +99,7 @@ PYEOF
     local rc=0
     (cd "$dest" && ansible-test sanity --python 3.11 --color no) || rc=$?
     rm -rf "$work"
-    return $rc
+    return "$rc"
 }
 
 lint() {

@@ -2,8 +2,9 @@
 # Final layout of the stand-in base: /boot/vmlinuz + /boot/initrd (the names Kairos images use), a smaller
 # module tree (drivers a VM or an edge box in the tests never loads), and the boot-report unit enabled.
 set -eu
-kver=$(ls /lib/modules | head -n 1)
-test -n "$kver"
+kver=""
+for dir in /lib/modules/*; do kver=${dir##*/}; done
+test -n "$kver" && test -d "/lib/modules/$kver"
 if [ ! -s "/boot/initrd.img-$kver" ]; then
     dracut --force "/boot/initrd.img-$kver" "$kver"
 fi
