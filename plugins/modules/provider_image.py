@@ -41,7 +41,8 @@ options:
   k8s_versions:
     description:
       - Build only these Kubernetes versions of the configuration's matrix (for example this host's share when a
-        fleet of build hosts splits the matrix). When not set, every version of C(config.k8s_versions).
+        fleet of build hosts splits the matrix). When not set, every version of C(config.k8s_versions); an empty
+        list builds no provider image (a host whose share is empty).
     type: list
     elements: str
   build_dir:
@@ -84,6 +85,17 @@ options:
         only missing upstream images are pulled.
     type: bool
     default: false
+  http_proxy:
+    description:
+      - The real HTTP proxy URL for the build, when it carries a password. The plan of
+        M(edgeforge.artifacts.build_config) masks proxy passwords, so a proxy with credentials must be given here
+        as well; without a password the plan's own URL is used.
+      - Passed to the engine as a predefined build argument, which is not kept in the image.
+    type: str
+  https_proxy:
+    description:
+      - The real HTTPS proxy URL, as O(http_proxy).
+    type: str
 seealso:
   - module: edgeforge.artifacts.build_config
   - module: edgeforge.artifacts.image_push
@@ -215,7 +227,7 @@ except ImportError:
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ProgressLog
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import BuildConfig
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import BuildConfig, with_real_proxies
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
     DOCKER_ARGUMENT_SPEC, engine_factory)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider_build import (
@@ -234,6 +246,8 @@ def main():
         force=dict(type="bool", default=False),
         installer=dict(type="bool", default=False),
         pull=dict(type="bool", default=False),
+        http_proxy=dict(type="str", no_log=True),
+        https_proxy=dict(type="str", no_log=True),
     )
     argument_spec.update(DOCKER_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
@@ -245,11 +259,15 @@ def main():
     build_dir = os.path.abspath(params["build_dir"])
     progress_path = os.path.join(build_dir, "logs", "provider_images.progress.log")
     try:
-        options = dict(params["config"])
+        options = with_real_proxies(params["config"], params)
         if params["k8s_versions"] is not None:
             options["k8s_version"] = list(params["k8s_versions"])
             options.pop("k8s_versions", None)
         plan = BuildConfig.from_options(options).plan()
+        if params["k8s_versions"] == []:
+            # an empty share (more build hosts than versions) builds no provider image; the configuration model
+            # reads an empty k8s_version as "every version"
+            plan["builds"] = []
         user_dockerfile = user_dockerfile_text(params["dockerfile"], params["dockerfile_content"])
         if not plan["builds"] and not params["installer"]:
             module.exit_json(changed=False, images=[], provider_images=[], base_stage={}, log_dir="",

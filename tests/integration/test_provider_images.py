@@ -19,6 +19,7 @@ BUILD_TASKS = """
 - name: Build the images
   edgeforge.artifacts.provider_image:
     config: "{{ build_config_plan.config }}"
+    k8s_versions: "{{ test_k8s_versions | default(omit) }}"
     build_dir: "{{ test_build_dir }}"
     installer: "{{ test_installer | default(false) }}"
     parallel: 2
@@ -58,9 +59,11 @@ def _run_in(client, reference, command):
 
 
 def test_builds_provider_and_installer_images_then_reuses_them(docker_engine, standin_images, build_playbook,
-                                                                tmp_path):
+                                                               tmp_path):
     standin_images.ensure_payload("k3s", "1.26.14")
-    variables = _vars(standin_images, tmp_path, k8s_version=["1.26.14", "1.27.2"], test_installer=True)
+    # a customisation of its own, so the base stage is this test's and not one another test left in the engine
+    variables = _vars(standin_images, tmp_path, k8s_version=["1.26.14", "1.27.2"], test_installer=True,
+                      test_dockerfile_content="RUN echo %s > /etc/edgeforge-test" % unique())
     first = run_playbook(build_playbook, variables)
     assert first.rc == 0, first.stdout + first.stderr
     result = _result(tmp_path)
@@ -99,15 +102,15 @@ def test_builds_provider_and_installer_images_then_reuses_them(docker_engine, st
     assert [image["id"] for image in second["images"]] == [image["id"] for image in result["images"]]
 
     # check mode with a changed input: says what would be built and builds nothing
-    checked = run_playbook(build_playbook, dict(variables, test_dockerfile_content="RUN touch /etc/changed"),
-                           check=True)
+    changed_input = dict(variables, test_dockerfile_content="RUN touch /etc/changed-%s" % unique())
+    checked = run_playbook(build_playbook, changed_input, check=True)
     assert checked.rc == 0, checked.stdout
     assert "statuses=would_build,would_build" in checked.stdout
     assert client.images.get(refs[0]).id == result["images"][0]["id"]
 
 
 def test_failing_customisation_reports_the_step_and_leaves_no_image(docker_engine, standin_images,
-                                                                     build_playbook, tmp_path):
+                                                                    build_playbook, tmp_path):
     variables = _vars(standin_images, tmp_path, k8s_version="1.27.2",
                       test_dockerfile_content="RUN echo edgeforge-marker-before && echo edgeforge-bad-step >&2 "
                                               "&& exit 7")
@@ -122,3 +125,14 @@ def test_failing_customisation_reports_the_step_and_leaves_no_image(docker_engin
                  if tag.startswith("edgeforge-build-tmp:")]
     assert leftovers == []
     assert os.path.isfile(os.path.join(str(tmp_path), "logs", "base-stage-base-stage.log"))
+
+
+def test_an_empty_share_of_the_matrix_builds_nothing(docker_engine, standin_images, build_playbook, tmp_path):
+    # a fleet with more build hosts than versions gives some hosts an empty share
+    variables = _vars(standin_images, tmp_path, k8s_version="1.27.2", test_k8s_versions=[])
+    done = run_playbook(build_playbook, variables)
+    assert done.rc == 0, done.stdout + done.stderr
+    result = _result(tmp_path)
+    assert result["changed"] is False
+    assert result["images"] == [] and result["provider_images"] == []
+    assert docker_engine.client.images.list(name="%s/ubuntu" % variables["image_registry"]) == []
