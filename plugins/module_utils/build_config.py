@@ -214,6 +214,24 @@ def url_password(url):
         return None
 
 
+def with_real_proxies(config, proxies):
+    """``config`` (a plan's masked configuration) with the real proxy URLs of ``proxies`` put back.
+
+    A proxy whose password the plan masked and that ``proxies`` does not give cannot be used: the build would
+    send ******** to the proxy, so that is an error naming the option to set.
+    """
+    out = dict(config)
+    for name in ("http_proxy", "https_proxy"):
+        real = proxies.get(name)
+        if real:
+            validate_proxy(name, real)
+            out[name] = real
+        elif url_password(out.get(name)) == MASK:
+            raise ValidationError(name, out[name], "the real proxy URL: the build plan masks the proxy password, so "
+                                  "pass %s to this step as well" % name)
+    return out
+
+
 def _validate_host_port(param, value, hostport, allowed):
     host, sep, port = hostport.rpartition(":") if ":" in hostport and not hostport.endswith("]") else (hostport, "", "")
     if not sep:

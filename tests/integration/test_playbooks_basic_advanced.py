@@ -81,6 +81,20 @@ def _ca_cert(path):
     return str(path)
 
 
+PROXY_PASSWORD = "proxy-secret-5150"
+
+
+def _files_containing(directory, text):
+    found = []
+    for folder, _dirs, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as handle:
+                if text.encode() in handle.read():
+                    found.append(path)
+    return found
+
+
 def test_advanced_flow_with_login_versions_proxies_and_ca(docker_engine, standin_images, auth_registry, tmp_path):
     standin_images.ensure_payload("k3s", "1.26.14")
     namespace = unique()
@@ -89,8 +103,8 @@ def test_advanced_flow_with_login_versions_proxies_and_ca(docker_engine, standin
         image_registry="%s/%s" % (auth_registry.host, namespace),
         build_dir=str(tmp_path / "build"),
         user_data_edge_host_token=TOKEN,
-        http_proxy="http://proxy.edgeforge.invalid:3128",
-        https_proxy="http://proxy.edgeforge.invalid:3128",
+        http_proxy="http://builder:%s@proxy.edgeforge.invalid:3128" % PROXY_PASSWORD,
+        https_proxy="http://builder:%s@proxy.edgeforge.invalid:3128" % PROXY_PASSWORD,
         no_proxy="localhost,127.0.0.1",
         proxy_cert_paths=[_ca_cert(tmp_path / "corp-ca.pem")],
         provider_images_registry=auth_registry.host,
@@ -109,6 +123,8 @@ def test_advanced_flow_with_login_versions_proxies_and_ca(docker_engine, standin
     right = run_playbook("playbooks/advanced.yml", variables, inventory="inventory/advanced")
     assert right.rc == 0, right.stdout + right.stderr
     assert auth_registry.password not in right.output
+    assert PROXY_PASSWORD not in right.output
+    assert not _files_containing(variables["build_dir"], PROXY_PASSWORD)
     tags = ["k3s-%s-v4.9.21-palette-learn" % version for version in ("1.26.14", "1.27.2")]
     assert auth_registry.tags("%s/opensuse-leap" % namespace) == tags
     values = _manifest(variables["build_dir"])

@@ -12,6 +12,7 @@ from plugins.module_utils.build_config import (
     BuildConfig,
     mask_url,
     read_arg_file,
+    with_real_proxies,
 )
 from plugins.module_utils.common import ValidationError
 from plugins.module_utils.k8s_versions import K8S_VERSIONS
@@ -280,6 +281,26 @@ def test_mask_url_leaves_urls_without_password():
     assert mask_url("http://proxy:3128") == "http://proxy:3128"
     assert mask_url("http://user@proxy:3128") == "http://user@proxy:3128"
     assert mask_url("") == ""
+
+
+def test_with_real_proxies_puts_the_real_urls_back_into_a_masked_plan():
+    masked = BuildConfig.from_options({"http_proxy": "http://u:s3cret@proxy:3128",
+                                       "https_proxy": "http://proxy:3129"}).as_dict(mask=True)
+    assert "s3cret" not in masked["http_proxy"]
+    restored = with_real_proxies(masked, {"http_proxy": "http://u:s3cret@proxy:3128", "https_proxy": None})
+    assert restored["http_proxy"] == "http://u:s3cret@proxy:3128"
+    assert restored["https_proxy"] == "http://proxy:3129"  # no password: the plan's own URL is the real one
+    assert masked["http_proxy"] != restored["http_proxy"]  # the caller's plan is not modified
+
+
+def test_with_real_proxies_refuses_a_masked_password_it_cannot_restore():
+    masked = BuildConfig.from_options({"https_proxy": "http://u:s3cret@proxy:3128"}).as_dict(mask=True)
+    with pytest.raises(ValidationError) as err:
+        with_real_proxies(masked, {})
+    assert err.value.param == "https_proxy"
+    assert "pass https_proxy" in str(err.value) and "s3cret" not in str(err.value)
+    with pytest.raises(ValidationError):
+        with_real_proxies(masked, {"https_proxy": "ftp://proxy"})
 
 
 def test_as_dict_is_accepted_back_unchanged(tmp_path):
