@@ -212,6 +212,39 @@ def test_playbook_imports_an_ami_then_changes_nothing_and_never_shows_the_secret
     assert len(ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"]) == 1
 
 
+def test_playbook_builds_the_raw_image_from_the_installer_image_then_imports_it(aws, docker_engine, standin_images,
+                                                                                tmp_path):
+    # No raw image given: aws.yml builds the installer image from the mirrored stand-ins, the raw disk image from it,
+    # then imports it (as a stream-optimized VMDK: the disk is mostly empty).
+    iso_name = unique("edge-aws")
+    extra = dict(standin_images.config_overrides)
+    extra.update({
+        "iso_name": iso_name,
+        "build_dir": str(tmp_path / "build"),
+        "s3_bucket": BUCKET,
+        "region": aws.region,
+        "aws_cloud_image_endpoint_url": aws.endpoint_url,
+        "aws_cloud_image_access_key": aws.access_key,
+        "aws_cloud_image_secret_key": aws.secret_key,
+        "aws_cloud_image_create_vmimport_role": True,
+        "aws_cloud_image_poll_interval": 0.05,
+        "aws_cloud_image_disk_format": "vmdk",
+        "aws_cloud_image_log_path": str(tmp_path / "aws.log"),
+    })
+    run = run_playbook("playbooks/aws.yml", extra)
+    assert run.rc == 0, run.output[-4000:]
+    raw = tmp_path / "build" / (iso_name + ".raw")
+    assert raw.is_file() and not (tmp_path / "build" / (iso_name + ".iso")).exists()
+    assert "Build the installer image" in run.stdout and "Push" not in run.stdout  # the AWS flow pushes nothing
+    key = iso_name + ".raw"  # S3_KEY empty: the raw file name, as CanvOS's script does; the AMI is named after it
+    ec2 = aws.client("ec2")
+    images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"]
+    assert [image["State"] for image in images] == ["available"]
+    head = aws.client("s3").head_object(Bucket=BUCKET, Key=key)
+    assert head["ContentLength"] < raw.stat().st_size  # the VMDK, not the raw disk
+    assert aws.secret_key not in run.output
+
+
 def test_interrupted_upload_resumes_and_sends_only_the_rest(aws, vmimport_role, tmp_path):
     raw = make_raw_image(tmp_path / "big.raw", size=192 * MiB, data=190 * MiB)
     key = unique("resume") + ".raw"
