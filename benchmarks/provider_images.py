@@ -81,7 +81,7 @@ def machine():
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--markdown", action="store_true", help="print a RESULTS.md section at the end")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="edgeforge-bench-")
@@ -107,8 +107,8 @@ def main():
             variables = dict(base, image_registry="%s/bench-%s-%d" % (registry.host, run_id, count),
                              build_dir=os.path.join(work, "v%d" % count), k8s_version=VERSIONS[:count],
                              provider_images_push=False, provider_images_installer=False,
-                             provider_images_dockerfile_content="RUN echo %s-%d > /etc/edgeforge-bench" % (run_id,
-                                                                                                          count))
+                             provider_images_dockerfile_content="RUN echo %s-%d > /etc/edgeforge-bench"
+                             % (run_id, count))
             timed("build %d version%s (shared base stage)" % (count, "s" if count > 1 else ""),
                   "playbooks/basic.yml", variables, results)
 
@@ -118,8 +118,8 @@ def main():
         pushes = {}
         for label, force in (("first push", False), ("second push", False), ("forced third push", True)):
             out = os.path.join(work, "push-%s.json" % label.replace(" ", "-"))
-            timed("%s of 4 images" % label, playbook, {"bench_references": refs, "bench_result": out,
-                                                         "bench_force": force}, results)
+            push_vars = {"bench_references": refs, "bench_result": out, "bench_force": force}
+            timed("%s of 4 images" % label, playbook, push_vars, results)
             with open(out, encoding="utf-8") as handle:
                 pushes[label] = json.load(handle)["bytes_sent"]
             print("%-45s %12d bytes" % ("  layer bytes sent", pushes[label]))

@@ -84,7 +84,7 @@ def test_passes_with_thresholds_below_the_machine(preflight):
 
 
 def test_too_few_cpus(preflight):
-    result, _, failures = preflight(build_host_min_cpus=4096)
+    result, _output, failures = preflight(build_host_min_cpus=4096)
     assert result.rc != 0
     assert len(failures) == 1
     task, msg = failures[0]
@@ -95,7 +95,7 @@ def test_too_few_cpus(preflight):
 
 
 def test_too_little_memory(preflight):
-    result, _, failures = preflight(build_host_min_memory_mb=10**9)
+    result, _output, failures = preflight(build_host_min_memory_mb=10**9)
     assert result.rc != 0
     assert len(failures) == 1
     task, msg = failures[0]
@@ -108,7 +108,7 @@ def test_too_little_memory(preflight):
 
 
 def test_too_little_free_disk(preflight, tmp_path):
-    result, _, failures = preflight(build_host_min_free_disk_gb=10**9)
+    result, _output, failures = preflight(build_host_min_free_disk_gb=10**9)
     assert result.rc != 0
     assert len(failures) == 1
     task, msg = failures[0]
@@ -126,7 +126,7 @@ def test_too_little_free_disk(preflight, tmp_path):
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="the arm64-on-x86_64 refusal needs an x86_64 machine")
 def test_arm64_requested_on_x86_64(preflight):
-    result, _, failures = preflight(build_host_arch="arm64")
+    result, _output, failures = preflight(build_host_arch="arm64")
     assert result.rc != 0
     assert len(failures) == 1
     task, msg = failures[0]
@@ -138,16 +138,16 @@ def test_arm64_requested_on_x86_64(preflight):
 
 def test_flat_arch_variable_is_the_default(preflight):
     # build_host_arch unset: the flat build variable `arch` decides
-    result, _, failures = preflight(drop=["build_host_arch"],
+    result, _output, failures = preflight(drop=["build_host_arch"],
                                     arch="arm64" if platform.machine() == "x86_64" else "amd64")
     assert result.rc != 0
-    assert [task for task, _ in failures] == ["Check the CPU architecture"]
+    assert [failure[0] for failure in failures] == ["Check the CPU architecture"]
 
 
 def test_unknown_arch_is_refused_by_the_argument_spec(preflight):
-    result, _, failures = preflight(build_host_arch="riscv64")
+    result, _output, failures = preflight(build_host_arch="riscv64")
     assert result.rc != 0
     assert len(failures) == 1
-    _, msg = failures[0]
+    msg = failures[0][1]
     assert "build_host_arch" in msg
     assert "amd64" in msg and "arm64" in msg

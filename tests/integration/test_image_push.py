@@ -109,24 +109,24 @@ def test_ttl_sh_push_warns_about_expiry(docker_engine, playbooks, tmp_path):
 
 
 def test_auth_registry_rejects_a_wrong_password_and_accepts_the_right_one(docker_engine, auth_registry, playbooks,
-                                                                         tmp_path):
+                                                                          tmp_path):
     ref = "%s/%s/opensuse-leap:k3s-1.27.2-v4.9.21-it" % (auth_registry.host, unique())
     _small_image(docker_engine.client, ref)
-    wrong, _ = _push(playbooks["push"], tmp_path, {"test_references": [ref], "test_username": auth_registry.username,
-                                             "test_password": "not-the-password"})
+    login = {"test_references": [ref], "test_username": auth_registry.username}
+    wrong = _push(playbooks["push"], tmp_path, dict(login, test_password="not-the-password"))[0]
     assert wrong.rc != 0
     assert "Login to %s as %s was refused: wrong username or password" % (
         auth_registry.host, auth_registry.username) in wrong.stdout
     assert "not-the-password" not in wrong.output
     assert remote_manifest(auth_registry, ref) == (None, None)
 
-    anonymous, _ = _push(playbooks["push"], tmp_path, {"test_references": [ref]})
+    anonymous = _push(playbooks["push"], tmp_path, {"test_references": [ref]})[0]
     assert anonymous.rc != 0
     assert "Push of %s to %s failed" % (ref, auth_registry.host) in anonymous.stdout
 
-    right, result = _push(playbooks["push"], tmp_path, {"test_references": [ref], "test_username": auth_registry.username,
-                                             "test_password": auth_registry.password, "test_write_config": True},
-                         env={"HOME": str(tmp_path)})
+    right, result = _push(playbooks["push"], tmp_path,
+                          dict(login, test_password=auth_registry.password, test_write_config=True),
+                          env={"HOME": str(tmp_path)})
     assert right.rc == 0, right.stdout
     assert auth_registry.password not in right.output
     item = result["images"][0]
@@ -139,7 +139,7 @@ def test_auth_registry_rejects_a_wrong_password_and_accepts_the_right_one(docker
 
 
 def test_registry_stopped_mid_run_gives_bounded_retries_then_one_clear_failure(docker_engine, playbooks,
-                                                                              tmp_path):
+                                                                               tmp_path):
     reg = start_registry(str(tmp_path / "registry"))
     try:
         first, second = ("%s/%s/ubuntu:k3s-1.27.%d" % (reg.host, unique(), n) for n in (1, 2))

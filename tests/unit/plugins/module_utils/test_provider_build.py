@@ -43,7 +43,7 @@ def test_certificates_go_to_the_distributions_trust_store(tmp_path):
     plan = _plan(os_distribution="opensuse-leap")
     certs = pb.read_cert_files([str(cert)])
     assert list(certs) == ["certs/00-corp-proxy.crt"]
-    base, _ = _contexts(plan, certs=certs)
+    base = _contexts(plan, certs=certs)[0]
     assert "COPY certs/ /usr/share/pki/trust/anchors/" in base.dockerfile
     assert base.files["certs/00-corp-proxy.crt"] == PEM
 
@@ -62,11 +62,11 @@ def test_user_dockerfile_is_inserted_and_from_is_refused(tmp_path):
     fragment.write_text("RUN echo custom > /etc/custom\n")
     text = pb.user_dockerfile_text(str(fragment), "ENV A=1")
     assert text == "RUN echo custom > /etc/custom\nENV A=1"
-    base, _ = _contexts(_plan(), user=text)
+    base = _contexts(_plan(), user=text)[0]
     lines = base.dockerfile.splitlines()
     assert lines[1].startswith("FROM ")
     assert lines.index("RUN echo custom > /etc/custom") < lines.index("RUN sh /tmp/edgeforge-base.sh && rm -f "
-                                                                     "/tmp/edgeforge-base.sh")
+                                                                      "/tmp/edgeforge-base.sh")
     with pytest.raises(ValidationError, match="without FROM"):
         pb.user_dockerfile_text(None, "FROM alpine\nRUN true")
     with pytest.raises(ValidationError, match="dockerfile"):
@@ -146,7 +146,7 @@ def test_installer_context_copies_the_whole_stylus_framework_and_overlay(tmp_pat
 
 
 def test_context_write_replaces_stale_files(tmp_path):
-    base, _ = _contexts(_plan())
+    base = _contexts(_plan())[0]
     target = tmp_path / "ctx"
     target.mkdir()
     (target / "stale.txt").write_text("old")
