@@ -36,99 +36,18 @@ description:
 author:
   - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
+  - edgeforge.artifacts.disk_image
   - edgeforge.artifacts.docker
 options:
-  config:
-    description:
-      - The normalised build configuration, C(build_config_plan.config) as set by the
-        C(edgeforge.artifacts.build_config) role. Read keys - C(iso_name), C(clusterconfig), C(edge_custom_config),
-        C(force_interactive_install), C(debug), C(http_proxy), C(https_proxy), C(no_proxy).
-    type: dict
-    default: {}
-  installer_image:
-    description:
-      - The installer image to build from (C(build_config_plan.installer_image)); it must be in the Docker engine.
-    type: str
-    required: true
-  build_dir:
-    description:
-      - Directory of the outputs (CanvOS C(build/)).
-    type: path
-    default: build
   iso_name:
     description:
       - Name of the ISO without C(.iso). Overrides C(config.iso_name); default V(palette-edge-installer).
       - Letters, digits, V(.), V(_) and V(-) only.
     type: str
-  user_data:
-    description:
-      - The (validated) user-data file, embedded as C(/config.yaml). It holds the registration token, so it is never
-        printed. A path that does not exist is an error; leave it unset for an ISO without user data.
-    type: path
-  content_dir:
-    description:
-      - Directories holding content bundles (C(*.zst); other files are ignored, as in CanvOS). A directory that does
-        not exist is an error.
-    type: list
-    elements: path
-    default: []
-  clusterconfig:
-    description:
-      - Cluster definition archive to embed; overrides C(config.clusterconfig). Must exist when set.
-    type: path
-  edge_custom_config:
-    description:
-      - Edge custom configuration file to embed; overrides C(config.edge_custom_config). Must exist when set.
-    type: path
   force_interactive_install:
     description:
       - Make C(Palette Edge Interactive Installer) the default menu entry. Overrides C(config.force_interactive_install).
     type: bool
-  debug:
-    description:
-      - Add the debug kernel arguments to every menu entry. Overrides C(config.debug).
-    type: bool
-  grub_timeout:
-    description:
-      - Seconds the GRUB menu waits before booting the default entry.
-    type: int
-    default: 5
-  extra_cmdline:
-    description:
-      - More kernel arguments for every menu entry.
-    type: str
-    default: ""
-  kernel_path:
-    description:
-      - Kernel inside the installer image; by default the first of C(/boot/vmlinuz), C(/vmlinuz), C(/boot/vmlinuz-*).
-    type: str
-  initrd_path:
-    description:
-      - Initrd inside the installer image; by default the first of C(/boot/initrd), C(/initrd.img), C(/boot/initrd.img-*).
-    type: str
-  squashfs_compression_level:
-    description:
-      - zstd level of C(rootfs.squashfs) (1-22). Higher gives a smaller ISO and a slower build.
-    type: int
-    default: 3
-  builder:
-    description:
-      - V(container) runs the tools in the disk builder image (default, nothing to install on the host).
-      - V(host) runs the same commands on the host (needs the packages of the builder image installed there).
-      - V(auroraboot) is not run by this module; see the notes for the equivalent upstream command.
-    type: str
-    choices: [container, host, auroraboot]
-    default: container
-  builder_base_image:
-    description:
-      - Base image of the disk builder image (a Debian 12 or later image; its package mirror must be reachable).
-    type: str
-    default: debian:bookworm-slim
-  force:
-    description:
-      - Rebuild even when the ISO is up to date.
-    type: bool
-    default: false
 notes:
   - C(builder=auroraboot) - to use Kairos's own tool instead, run what CanvOS runs on a host that can pull it -
     C(docker run --privileged -v /var/run/docker.sock:/var/run/docker.sock -v $PWD/build:/output
@@ -237,18 +156,10 @@ except ImportError:
     HAS_DOCKER = False
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ProgressLog
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
-    DOCKER_ARGUMENT_SPEC, engine_factory)
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import (
-    DEFAULT_ISO_NAME, DiskBuilder, IsoRequest, read_sha256_file)
-
-
-def pick(params, config, key):
-    """The module option when given, else the configuration's value."""
-    if params.get(key) is not None:
-        return params[key]
-    return config.get(key)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import DEFAULT_ISO_NAME, IsoRequest
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_module import (
+    DISK_ARGUMENT_SPEC, common_request_options, pick, run_disk_build)
 
 
 def build_files(build_dir):
@@ -259,62 +170,28 @@ def build_files(build_dir):
 
 
 def main():
-    argument_spec = dict(
-        config=dict(type="dict", default={}),
-        installer_image=dict(type="str", required=True),
-        build_dir=dict(type="path", default="build"),
+    argument_spec = dict(DISK_ARGUMENT_SPEC)
+    argument_spec.update(
         iso_name=dict(type="str"),
-        user_data=dict(type="path"),
-        content_dir=dict(type="list", elements="path", default=[]),
-        clusterconfig=dict(type="path"),
-        edge_custom_config=dict(type="path"),
         force_interactive_install=dict(type="bool"),
-        debug=dict(type="bool"),
-        grub_timeout=dict(type="int", default=5),
-        extra_cmdline=dict(type="str", default=""),
-        kernel_path=dict(type="str"),
-        initrd_path=dict(type="str"),
-        squashfs_compression_level=dict(type="int", default=3),
-        builder=dict(type="str", default="container", choices=["container", "host", "auroraboot"]),
-        builder_base_image=dict(type="str", default="debian:bookworm-slim"),
-        force=dict(type="bool", default=False),
     )
-    argument_spec.update(DOCKER_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     params = module.params
     config = params["config"] or {}
     build_dir = os.path.abspath(params["build_dir"])
-    progress_path = os.path.join(build_dir, "logs", "installer_iso.progress.log")
-    level = params["squashfs_compression_level"]
-    if level < 1 or level > 22:
-        module.fail_json(msg="squashfs_compression_level: %r is not valid; 1-22" % level)
     try:
         request = IsoRequest(
             params["installer_image"], build_dir,
             iso_name=params["iso_name"] or config.get("iso_name") or DEFAULT_ISO_NAME,
-            user_data=params["user_data"], content_dirs=params["content_dir"],
-            clusterconfig=pick(params, config, "clusterconfig"),
-            edge_custom_config=pick(params, config, "edge_custom_config"),
             force_interactive_install=bool(pick(params, config, "force_interactive_install")),
-            debug=bool(pick(params, config, "debug")), grub_timeout=params["grub_timeout"],
-            extra_cmdline=params["extra_cmdline"], kernel_path=params["kernel_path"],
-            initrd_path=params["initrd_path"], squashfs_level=level)
-        proxies = {key: config.get(key) for key in ("http_proxy", "https_proxy", "no_proxy") if config.get(key)}
-        old_sha = read_sha256_file(request.output + ".sha256") if os.path.isfile(request.output) else None
-        with ProgressLog(None if module.check_mode else progress_path, callback=module.log) as progress:
-            builder = DiskBuilder(engine_factory(params)(), builder=params["builder"],
-                                  builder_base_image=params["builder_base_image"], proxies=proxies,
-                                  progress=progress)
-            result = builder.build_iso(request, check_mode=module.check_mode, force=params["force"])
+            **common_request_options(params, config))
+        result = run_disk_build(module, request, "build_iso",
+                                os.path.join(build_dir, "logs", "installer_iso.progress.log"))
     except EdgeforgeError as err:
         module.fail_json(msg=str(err))
     result["build_files"] = build_files(build_dir)
-    result["progress_log"] = progress_path
-    if result["changed"]:
-        result["diff"] = {"before": {"path": request.output, "sha256": old_sha},
-                          "after": {"path": request.output, "sha256": result.get("sha256", "(to be built)")}}
     module.exit_json(**result)
 
 

@@ -28,52 +28,14 @@ description:
 author:
   - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
+  - edgeforge.artifacts.disk_image
   - edgeforge.artifacts.docker
 options:
-  config:
-    description:
-      - The normalised build configuration (C(build_config_plan.config)). Read keys - C(iso_name), C(clusterconfig),
-        C(edge_custom_config), C(debug), C(http_proxy), C(https_proxy), C(no_proxy).
-    type: dict
-    default: {}
-  installer_image:
-    description:
-      - The installer image to build from; it must be in the Docker engine.
-    type: str
-    required: true
-  build_dir:
-    description:
-      - Directory of the outputs.
-    type: path
-    default: build
   raw_name:
     description:
       - File name of the image without C(.raw). Default C(config.iso_name), else V(palette-edge-installer).
       - Letters, digits, V(.), V(_) and V(-) only.
     type: str
-  user_data:
-    description:
-      - The (validated) user-data file, copied to the OEM partition. Never printed. A path that does not exist is an
-        error.
-    type: path
-  content_dir:
-    description:
-      - Directories holding content bundles (C(*.zst) and C(*.tar)). A directory that does not exist is an error.
-    type: list
-    elements: path
-    default: []
-  clusterconfig:
-    description:
-      - Cluster definition archive for the content partition; overrides C(config.clusterconfig).
-    type: path
-  edge_custom_config:
-    description:
-      - Edge custom configuration file for the content partition; overrides C(config.edge_custom_config).
-    type: path
-  debug:
-    description:
-      - Add the debug kernel arguments to the menu entries. Overrides C(config.debug).
-    type: bool
   default_entry:
     description:
       - Default GRUB entry - V(recovery) boots the recovery system, V(reset) boots it with C(kairos.reset).
@@ -85,46 +47,6 @@ options:
       - Add the BIOS boot partition and GRUB's BIOS boot code (UEFI boot works either way).
     type: bool
     default: true
-  grub_timeout:
-    description:
-      - Seconds the GRUB menu waits.
-    type: int
-    default: 5
-  extra_cmdline:
-    description:
-      - More kernel arguments for the menu entries.
-    type: str
-    default: ""
-  kernel_path:
-    description:
-      - Kernel inside the installer image (default - C(/boot/vmlinuz) and the usual alternatives).
-    type: str
-  initrd_path:
-    description:
-      - Initrd inside the installer image (default - C(/boot/initrd) and the usual alternatives).
-    type: str
-  squashfs_compression_level:
-    description:
-      - zstd level of the recovery squashfs (1-22).
-    type: int
-    default: 3
-  builder:
-    description:
-      - V(container) (default) runs the tools in the disk builder image; V(host) runs them on the host;
-        V(auroraboot) is not run by this module (see the notes of M(edgeforge.artifacts.installer_iso)).
-    type: str
-    choices: [container, host, auroraboot]
-    default: container
-  builder_base_image:
-    description:
-      - Base image of the disk builder image.
-    type: str
-    default: debian:bookworm-slim
-  force:
-    description:
-      - Rebuild even when the image is up to date.
-    type: bool
-    default: false
 seealso:
   - module: edgeforge.artifacts.installer_iso
   - module: edgeforge.artifacts.boot_check
@@ -217,77 +139,35 @@ except ImportError:
     HAS_DOCKER = False
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ProgressLog
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
-    DOCKER_ARGUMENT_SPEC, engine_factory)
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import (
-    DEFAULT_ISO_NAME, DiskBuilder, RawRequest, read_sha256_file)
-
-
-def pick(params, config, key):
-    """The module option when given, else the configuration's value."""
-    if params.get(key) is not None:
-        return params[key]
-    return config.get(key)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import DEFAULT_ISO_NAME, RawRequest
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_module import (
+    DISK_ARGUMENT_SPEC, common_request_options, run_disk_build)
 
 
 def main():
-    argument_spec = dict(
-        config=dict(type="dict", default={}),
-        installer_image=dict(type="str", required=True),
-        build_dir=dict(type="path", default="build"),
+    argument_spec = dict(DISK_ARGUMENT_SPEC)
+    argument_spec.update(
         raw_name=dict(type="str"),
-        user_data=dict(type="path"),
-        content_dir=dict(type="list", elements="path", default=[]),
-        clusterconfig=dict(type="path"),
-        edge_custom_config=dict(type="path"),
-        debug=dict(type="bool"),
         default_entry=dict(type="str", default="recovery", choices=["recovery", "reset"]),
         bios_boot=dict(type="bool", default=True),
-        grub_timeout=dict(type="int", default=5),
-        extra_cmdline=dict(type="str", default=""),
-        kernel_path=dict(type="str"),
-        initrd_path=dict(type="str"),
-        squashfs_compression_level=dict(type="int", default=3),
-        builder=dict(type="str", default="container", choices=["container", "host", "auroraboot"]),
-        builder_base_image=dict(type="str", default="debian:bookworm-slim"),
-        force=dict(type="bool", default=False),
     )
-    argument_spec.update(DOCKER_ARGUMENT_SPEC)
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     params = module.params
     config = params["config"] or {}
     build_dir = os.path.abspath(params["build_dir"])
-    progress_path = os.path.join(build_dir, "logs", "raw_disk_image.progress.log")
-    level = params["squashfs_compression_level"]
-    if level < 1 or level > 22:
-        module.fail_json(msg="squashfs_compression_level: %r is not valid; 1-22" % level)
     try:
         request = RawRequest(
             params["installer_image"], build_dir,
             raw_name=params["raw_name"] or config.get("iso_name") or DEFAULT_ISO_NAME,
-            user_data=params["user_data"], content_dirs=params["content_dir"],
-            clusterconfig=pick(params, config, "clusterconfig"),
-            edge_custom_config=pick(params, config, "edge_custom_config"),
-            debug=bool(pick(params, config, "debug")), grub_timeout=params["grub_timeout"],
-            extra_cmdline=params["extra_cmdline"], kernel_path=params["kernel_path"],
-            initrd_path=params["initrd_path"], squashfs_level=level, bios_boot=params["bios_boot"],
-            default_entry=params["default_entry"])
-        proxies = {key: config.get(key) for key in ("http_proxy", "https_proxy", "no_proxy") if config.get(key)}
-        old_sha = read_sha256_file(request.output + ".sha256") if os.path.isfile(request.output) else None
-        with ProgressLog(None if module.check_mode else progress_path, callback=module.log) as progress:
-            builder = DiskBuilder(engine_factory(params)(), builder=params["builder"],
-                                  builder_base_image=params["builder_base_image"], proxies=proxies,
-                                  progress=progress)
-            result = builder.build_raw(request, check_mode=module.check_mode, force=params["force"])
+            bios_boot=params["bios_boot"], default_entry=params["default_entry"],
+            **common_request_options(params, config))
+        result = run_disk_build(module, request, "build_raw",
+                                os.path.join(build_dir, "logs", "raw_disk_image.progress.log"))
     except EdgeforgeError as err:
         module.fail_json(msg=str(err))
-    result["progress_log"] = progress_path
-    if result["changed"]:
-        result["diff"] = {"before": {"path": request.output, "sha256": old_sha},
-                          "after": {"path": request.output, "sha256": result.get("sha256", "(to be built)")}}
     module.exit_json(**result)
 
 
