@@ -138,8 +138,8 @@ def test_arm64_requested_on_x86_64(preflight):
 
 def test_flat_arch_variable_is_the_default(preflight):
     # build_host_arch unset: the flat build variable `arch` decides
-    result, _output, failures = preflight(drop=["build_host_arch"],
-                                    arch="arm64" if platform.machine() == "x86_64" else "amd64")
+    other_arch = "arm64" if platform.machine() == "x86_64" else "amd64"
+    result, _output, failures = preflight(drop=["build_host_arch"], arch=other_arch)
     assert result.rc != 0
     assert [failure[0] for failure in failures] == ["Check the CPU architecture"]
 
