@@ -119,6 +119,10 @@ class DiskBuildError(EdgeforgeError):
     """Building an ISO or raw image failed; the message names the step and the last lines of its output."""
 
 
+class MissingImageError(DiskBuildError):
+    """The installer image is not in the Docker engine."""
+
+
 # ---------------------------------------------------------------------------------------------- validation
 def validate_name(param, value):
     if not isinstance(value, str) or not NAME_RE.match(value):
@@ -891,7 +895,7 @@ class DiskBuilder:
     def image_id(self, reference):
         found = self.engine.image(reference)
         if not found:
-            raise DiskBuildError("the installer image %s is not in the Docker engine; build it first "
+            raise MissingImageError("the installer image %s is not in the Docker engine; build it first "
                                  "(edgeforge.artifacts.provider_image builds palette-installer-image:<tag>)"
                                  % reference)
         return found["Id"]

@@ -16,13 +16,13 @@ try:
     from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import with_real_proxies
     from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ProgressLog, ValidationError
     from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import (
-        DiskBuilder, read_sha256_file)
+        DiskBuilder, MissingImageError, read_sha256_file)
     from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
         DOCKER_ARGUMENT_SPEC, engine_factory)
 except ImportError:  # unit tests import module_utils as plain Python from the checkout
     from plugins.module_utils.build_config import with_real_proxies
     from plugins.module_utils.common import ProgressLog, ValidationError
-    from plugins.module_utils.disk_builder import DiskBuilder, read_sha256_file
+    from plugins.module_utils.disk_builder import DiskBuilder, MissingImageError, read_sha256_file
     from plugins.module_utils.docker_engine import DOCKER_ARGUMENT_SPEC, engine_factory
 
 # The options documented by the edgeforge.artifacts.disk_image doc fragment.
@@ -94,3 +94,19 @@ def run_disk_build(module, request, build_method, progress_path):
         result["diff"] = {"before": {"path": request.output, "sha256": old_sha},
                           "after": {"path": request.output, "sha256": result.get("sha256", "(to be built)")}}
     return result
+
+
+def made_by_an_earlier_step(err):
+    """True when ``err`` is about an input an earlier step of the play makes: the user data (role user_data) or the
+    installer image (role provider_images). A check-mode run writes and builds neither, so in check mode their
+    absence means "the image would be built", not a mistake."""
+    return (isinstance(err, ValidationError) and err.param == "user_data") or isinstance(err, MissingImageError)
+
+
+def fail_or_predict(module, err, predicted):
+    """Fail the task with ``err``; in check mode, when an earlier step would have made the missing input, exit with
+    ``predicted`` (the paths the build would write) and changed=true instead."""
+    if module.check_mode and made_by_an_earlier_step(err):
+        module.warn("check mode: %s - reported as to be built" % err)
+        module.exit_json(changed=True, **predicted)
+    module.fail_json(msg=str(err))

@@ -61,7 +61,10 @@ attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: full
-    details: Reports whether the ISO would be built (inputs changed) without exporting or building anything.
+    details:
+      - Reports whether the ISO would be built (inputs changed) without exporting or building anything.
+      - When the user data or the installer image is missing - an earlier step of the same check-mode run would
+        have made them - the ISO is reported as to be built, with a warning, instead of failing.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
@@ -106,13 +109,13 @@ size:
   sample: 1438646272
 content_parts:
   description: Content bundle parts in the ISO (C(/opt/spectrocloud/content/<name>)) with their sizes.
-  returned: always
+  returned: unless check mode found the user data or the installer image missing
   type: list
   elements: dict
   sample: [{"name": "core-bundle.tar.zst_part00", "size": 3000000000}, {"name": "core-bundle.tar.zst_part01", "size": 221225472}]
 inputs_digest:
   description: Digest of every input of the build (the stamp compared for idempotency).
-  returned: always
+  returned: unless check mode found the user data or the installer image missing
   type: str
   sample: 22e7adb5e1f3acddb022500929bf7af4dbfca3d7b8d1785b3b49e5603dfdca05
 seconds:
@@ -138,7 +141,7 @@ build_files:
   sample: [palette-edge-installer.iso, palette-edge-installer.iso.sha256]
 progress_log:
   description: File with timestamped progress lines of the build.
-  returned: always
+  returned: unless check mode found the user data or the installer image missing
   type: str
   sample: /home/user/edge/build/logs/installer_iso.progress.log
 """
@@ -159,7 +162,7 @@ except ImportError:
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import DEFAULT_ISO_NAME, IsoRequest
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_module import (
-    DISK_ARGUMENT_SPEC, common_request_options, pick, run_disk_build)
+    DISK_ARGUMENT_SPEC, common_request_options, fail_or_predict, pick, run_disk_build)
 
 
 def build_files(build_dir):
@@ -181,16 +184,18 @@ def main():
     params = module.params
     config = params["config"] or {}
     build_dir = os.path.abspath(params["build_dir"])
+    iso_name = params["iso_name"] or config.get("iso_name") or DEFAULT_ISO_NAME
     try:
         request = IsoRequest(
-            params["installer_image"], build_dir,
-            iso_name=params["iso_name"] or config.get("iso_name") or DEFAULT_ISO_NAME,
+            params["installer_image"], build_dir, iso_name=iso_name,
             force_interactive_install=bool(pick(params, config, "force_interactive_install")),
             **common_request_options(params, config))
         result = run_disk_build(module, request, "build_iso",
                                 os.path.join(build_dir, "logs", "installer_iso.progress.log"))
     except EdgeforgeError as err:
-        module.fail_json(msg=str(err))
+        iso_path = os.path.join(build_dir, iso_name + ".iso")
+        fail_or_predict(module, err, dict(iso_path=iso_path, sha256_path=iso_path + ".sha256",
+                                          build_files=build_files(build_dir)))
     result["build_files"] = build_files(build_dir)
     module.exit_json(**result)
 

@@ -55,7 +55,10 @@ attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: full
-    details: Reports whether the image would be built without building it.
+    details:
+      - Reports whether the image would be built without building it.
+      - When the user data or the installer image is missing - an earlier step of the same check-mode run would
+        have made them - the image is reported as to be built, with a warning, instead of failing.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
@@ -111,7 +114,7 @@ partitions:
   sample: [{"number": 1, "name": "efi", "start": 2048, "size": 131072, "type": "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"}]
 inputs_digest:
   description: Digest of every input of the build.
-  returned: always
+  returned: unless check mode found the user data or the installer image missing
   type: str
   sample: 5d7e9f1a4f8e0f2b1c9d5a7e3b6c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c
 seconds:
@@ -121,7 +124,7 @@ seconds:
   sample: 48.2
 progress_log:
   description: File with timestamped progress lines of the build.
-  returned: always
+  returned: unless check mode found the user data or the installer image missing
   type: str
   sample: /home/user/edge/build/logs/raw_disk_image.progress.log
 """
@@ -142,7 +145,7 @@ except ImportError:
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import DEFAULT_ISO_NAME, RawRequest
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_module import (
-    DISK_ARGUMENT_SPEC, common_request_options, run_disk_build)
+    DISK_ARGUMENT_SPEC, common_request_options, fail_or_predict, run_disk_build)
 
 
 def main():
@@ -158,16 +161,17 @@ def main():
     params = module.params
     config = params["config"] or {}
     build_dir = os.path.abspath(params["build_dir"])
+    raw_name = params["raw_name"] or config.get("iso_name") or DEFAULT_ISO_NAME
     try:
         request = RawRequest(
-            params["installer_image"], build_dir,
-            raw_name=params["raw_name"] or config.get("iso_name") or DEFAULT_ISO_NAME,
+            params["installer_image"], build_dir, raw_name=raw_name,
             bios_boot=params["bios_boot"], default_entry=params["default_entry"],
             **common_request_options(params, config))
         result = run_disk_build(module, request, "build_raw",
                                 os.path.join(build_dir, "logs", "raw_disk_image.progress.log"))
     except EdgeforgeError as err:
-        module.fail_json(msg=str(err))
+        raw_path = os.path.join(build_dir, raw_name + ".raw")
+        fail_or_predict(module, err, dict(raw_path=raw_path, sha256_path=raw_path + ".sha256"))
     module.exit_json(**result)
 
 

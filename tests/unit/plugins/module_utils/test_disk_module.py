@@ -4,7 +4,8 @@ import pytest
 
 from plugins.module_utils.build_config import BuildConfig
 from plugins.module_utils.common import ValidationError
-from plugins.module_utils.disk_module import DISK_ARGUMENT_SPEC, build_proxies, common_request_options
+from plugins.module_utils.disk_builder import MissingImageError
+from plugins.module_utils.disk_module import DISK_ARGUMENT_SPEC, build_proxies, common_request_options, fail_or_predict
 
 
 def _params(**given):
@@ -37,3 +38,42 @@ def test_the_builder_gets_the_real_proxy_never_the_masked_one():
     with pytest.raises(ValidationError):
         build_proxies(_params(), masked)
     assert build_proxies(_params(), {}) == {}
+
+
+class _Module:
+    """What fail_or_predict uses of an AnsibleModule: check_mode, warn, exit_json, fail_json."""
+
+    def __init__(self, check_mode):
+        self.check_mode = check_mode
+        self.warnings = []
+
+    def warn(self, message):
+        self.warnings.append(message)
+
+    def exit_json(self, **result):
+        raise SystemExit(("exit", result))
+
+    def fail_json(self, **result):
+        raise SystemExit(("fail", result))
+
+
+@pytest.mark.parametrize("err", [
+    ValidationError("user_data", "/build/user-data", "the user-data file: the file does not exist"),
+    MissingImageError("the installer image palette-installer-image:v4.9.21 is not in the Docker engine"),
+])
+def test_check_mode_predicts_a_build_when_an_earlier_step_makes_the_input(err):
+    module = _Module(check_mode=True)
+    with pytest.raises(SystemExit) as done:
+        fail_or_predict(module, err, {"iso_path": "/build/x.iso"})
+    assert done.value.args[0] == ("exit", {"changed": True, "iso_path": "/build/x.iso"})
+    assert "reported as to be built" in module.warnings[0]
+    with pytest.raises(SystemExit) as done:  # a real run fails
+        fail_or_predict(_Module(check_mode=False), err, {"iso_path": "/build/x.iso"})
+    assert done.value.args[0][0] == "fail"
+
+
+def test_check_mode_still_fails_on_a_missing_input_the_user_gives():
+    err = ValidationError("clusterconfig", "/nope/spc.tgz", "the cluster definition: the file does not exist")
+    with pytest.raises(SystemExit) as done:
+        fail_or_predict(_Module(check_mode=True), err, {})
+    assert done.value.args[0] == ("fail", {"msg": str(err)})
