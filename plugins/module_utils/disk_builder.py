@@ -896,8 +896,8 @@ class DiskBuilder:
         found = self.engine.image(reference)
         if not found:
             raise MissingImageError("the installer image %s is not in the Docker engine; build it first "
-                                 "(edgeforge.artifacts.provider_image builds palette-installer-image:<tag>)"
-                                 % reference)
+                                    "(edgeforge.artifacts.provider_image builds palette-installer-image:<tag>)"
+                                    % reference)
         return found["Id"]
 
     def _work_dir(self, build_dir, name):
