@@ -652,7 +652,9 @@ class ImageImporter:
         opts = self.opts
         started = time.monotonic()
         deadline = deadline_after(float(opts["wait_timeout"]))
-        if not os.path.isfile(opts["image_path"]):
+        # In check mode the raw image may be one that an earlier step of the same run would have built.
+        image_missing = not os.path.isfile(opts["image_path"])
+        if image_missing and not self.check_mode:
             raise ValidationError("image_path", opts["image_path"], "the raw disk image must be an existing file")
 
         with _Timer(self.seconds, "lookup"):
@@ -675,7 +677,12 @@ class ImageImporter:
         with _Timer(self.seconds, "preflight"):
             self.preflight_role()
 
-        decision = self.ensure_object()
+        if image_missing:
+            self.log("check mode: %s does not exist yet (an earlier step builds it): planned as a new upload"
+                     % opts["image_path"])
+            decision = "absent"
+        else:
+            decision = self.ensure_object()
 
         if self.check_mode:
             self.result["plan"] = {

@@ -177,7 +177,8 @@ attributes:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Reports the plan (upload, import, registration) without acting. The local image is read to compare
-      its checksum with the object.
+      its checksum with the object; an image that does not exist yet (built by an earlier step of the same
+      check-mode run) is planned as a new upload.
 notes:
   - Needs the permissions CanvOS documents (C(s3:PutObject), C(s3:GetObject), C(s3:ListBucket),
     C(ec2:ImportSnapshot), C(ec2:DescribeImportSnapshotTasks), C(ec2:DescribeSnapshots), C(ec2:RegisterImage),

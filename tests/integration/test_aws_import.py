@@ -245,6 +245,30 @@ def test_playbook_builds_the_raw_image_from_the_installer_image_then_imports_it(
     assert aws.secret_key not in run.output
 
 
+def test_playbook_in_check_mode_builds_uploads_and_imports_nothing(aws, docker_engine, standin_images, tmp_path):
+    iso_name = unique("edge-aws-check")
+    extra = dict(standin_images.config_overrides)
+    extra.update({
+        "iso_name": iso_name,
+        "custom_tag": "awscheck",
+        "build_dir": str(tmp_path / "build"),
+        "s3_bucket": BUCKET,
+        "region": aws.region,
+        "aws_cloud_image_endpoint_url": aws.endpoint_url,
+        "aws_cloud_image_access_key": aws.access_key,
+        "aws_cloud_image_secret_key": aws.secret_key,
+        "aws_cloud_image_create_vmimport_role": True,
+    })
+    run = run_playbook("playbooks/aws.yml", extra, check=True)
+    assert run.rc == 0, run.output[-4000:]
+    assert not (tmp_path / "build" / (iso_name + ".raw")).exists()
+    assert docker_engine.client.images.list(name="palette-installer-image:v4.9.21-awscheck") == []
+    keys = [o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    assert iso_name + ".raw" not in keys
+    images = aws.client("ec2").describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [iso_name + ".raw"]}])
+    assert images["Images"] == []
+
+
 def test_interrupted_upload_resumes_and_sends_only_the_rest(aws, vmimport_role, tmp_path):
     raw = make_raw_image(tmp_path / "big.raw", size=192 * MiB, data=190 * MiB)
     key = unique("resume") + ".raw"

@@ -421,3 +421,11 @@ def test_path_style_addressing_is_configured_for_s3(monkeypatch):
     assert s3.meta.config.s3["addressing_style"] == "path"
     assert s3.meta.endpoint_url == "http://127.0.0.1:9"
     assert connection.ec2.meta.region_name == "us-east-1"
+
+
+def test_a_missing_image_is_an_error_before_any_aws_call(tmp_path):
+    # connection=None: the error must come before anything is asked of AWS
+    importer = ai.ImageImporter(None, {"image_path": str(tmp_path / "absent.raw"), "bucket": "b"})
+    with pytest.raises(ValidationError) as err:
+        importer.run()
+    assert err.value.param == "image_path"
