@@ -212,11 +212,8 @@ def test_playbook_imports_an_ami_then_changes_nothing_and_never_shows_the_secret
     assert len(ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"]) == 1
 
 
-def test_playbook_builds_the_raw_image_from_the_installer_image_then_imports_it(aws, docker_engine, standin_images,
-                                                                                tmp_path):
-    # No raw image given: aws.yml builds the installer image from the mirrored stand-ins, the raw disk image from it,
-    # then imports it (as a stream-optimized VMDK: the disk is mostly empty).
-    iso_name = unique("edge-aws")
+def _build_and_import_vars(standin_images, aws, tmp_path, iso_name, **more):
+    """aws.yml variables without a raw image (the play builds it from the stand-ins) against the moto server."""
     extra = dict(standin_images.config_overrides)
     extra.update({
         "iso_name": iso_name,
@@ -227,10 +224,19 @@ def test_playbook_builds_the_raw_image_from_the_installer_image_then_imports_it(
         "aws_cloud_image_access_key": aws.access_key,
         "aws_cloud_image_secret_key": aws.secret_key,
         "aws_cloud_image_create_vmimport_role": True,
-        "aws_cloud_image_poll_interval": 0.05,
-        "aws_cloud_image_disk_format": "vmdk",
-        "aws_cloud_image_log_path": str(tmp_path / "aws.log"),
     })
+    extra.update(more)
+    return extra
+
+
+def test_playbook_builds_the_raw_image_from_the_installer_image_then_imports_it(aws, docker_engine, standin_images,
+                                                                                tmp_path):
+    # No raw image given: aws.yml builds the installer image from the mirrored stand-ins, the raw disk image from it,
+    # then imports it (as a stream-optimized VMDK: the disk is mostly empty).
+    iso_name = unique("edge-aws")
+    extra = _build_and_import_vars(standin_images, aws, tmp_path, iso_name, aws_cloud_image_poll_interval=0.05,
+                                   aws_cloud_image_disk_format="vmdk",
+                                   aws_cloud_image_log_path=str(tmp_path / "aws.log"))
     run = run_playbook("playbooks/aws.yml", extra)
     assert run.rc == 0, run.output[-4000:]
     raw = tmp_path / "build" / (iso_name + ".raw")
@@ -247,18 +253,7 @@ def test_playbook_builds_the_raw_image_from_the_installer_image_then_imports_it(
 
 def test_playbook_in_check_mode_builds_uploads_and_imports_nothing(aws, docker_engine, standin_images, tmp_path):
     iso_name = unique("edge-aws-check")
-    extra = dict(standin_images.config_overrides)
-    extra.update({
-        "iso_name": iso_name,
-        "custom_tag": "awscheck",
-        "build_dir": str(tmp_path / "build"),
-        "s3_bucket": BUCKET,
-        "region": aws.region,
-        "aws_cloud_image_endpoint_url": aws.endpoint_url,
-        "aws_cloud_image_access_key": aws.access_key,
-        "aws_cloud_image_secret_key": aws.secret_key,
-        "aws_cloud_image_create_vmimport_role": True,
-    })
+    extra = _build_and_import_vars(standin_images, aws, tmp_path, iso_name, custom_tag="awscheck")
     run = run_playbook("playbooks/aws.yml", extra, check=True)
     assert run.rc == 0, run.output[-4000:]
     assert not (tmp_path / "build" / (iso_name + ".raw")).exists()
