@@ -164,6 +164,19 @@ def boot_args(config):
     return [CGROUP_V2_ARG] + list(NOUVEAU_ARGS)
 
 
+def builds_of_share(builds, share):
+    """The builds of the plan for the Kubernetes versions in ``share`` (a build host's part of the matrix).
+
+    An empty share builds nothing; a version outside the configuration's matrix is an error.
+    """
+    matrix = [build["k8s_version"] for build in builds]
+    unknown = [version for version in share if version not in matrix]
+    if unknown:
+        raise ValidationError("k8s_versions", unknown, "versions of the configuration's matrix (%s)"
+                              % ", ".join(matrix))
+    return [build for build in builds if build["k8s_version"] in share]
+
+
 def user_dockerfile_text(dockerfile=None, dockerfile_content=None):
     """The user's Dockerfile customisations (instructions run on top of the base image), validated."""
     text = ""

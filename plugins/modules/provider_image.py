@@ -42,7 +42,7 @@ options:
     description:
       - Build only these Kubernetes versions of the configuration's matrix (for example this host's share when a
         fleet of build hosts splits the matrix). When not set, every version of C(config.k8s_versions); an empty
-        list builds no provider image (a host whose share is empty).
+        list builds no provider image (a host whose share is empty); a version outside the matrix is an error.
     type: list
     elements: str
   build_dir:
@@ -231,7 +231,7 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config i
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
     DOCKER_ARGUMENT_SPEC, engine_factory)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider_build import (
-    ProviderImageBuilder, user_dockerfile_text)
+    ProviderImageBuilder, builds_of_share, user_dockerfile_text)
 
 
 def main():
@@ -259,15 +259,9 @@ def main():
     build_dir = os.path.abspath(params["build_dir"])
     progress_path = os.path.join(build_dir, "logs", "provider_images.progress.log")
     try:
-        options = with_real_proxies(params["config"], params)
+        plan = BuildConfig.from_options(with_real_proxies(params["config"], params)).plan()
         if params["k8s_versions"] is not None:
-            options["k8s_version"] = list(params["k8s_versions"])
-            options.pop("k8s_versions", None)
-        plan = BuildConfig.from_options(options).plan()
-        if params["k8s_versions"] == []:
-            # an empty share (more build hosts than versions) builds no provider image; the configuration model
-            # reads an empty k8s_version as "every version"
-            plan["builds"] = []
+            plan["builds"] = builds_of_share(plan["builds"], params["k8s_versions"])
         user_dockerfile = user_dockerfile_text(params["dockerfile"], params["dockerfile_content"])
         if not plan["builds"] and not params["installer"]:
             module.exit_json(changed=False, images=[], provider_images=[], base_stage={}, log_dir="",

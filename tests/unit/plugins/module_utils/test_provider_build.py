@@ -194,3 +194,12 @@ def test_base_script_keeps_selinux_when_not_disabled(tmp_path):
     root = _run_base_script(tmp_path, config, 'set kernelcmd="selinux=1"\n')
     assert "selinux=1 systemd.unified_cgroup_hierarchy=1" in (root / "etc" / "cos" / "bootargs.cfg").read_text()
     assert 'KAIROS_NAME="kairos-core-opensuse-leap-15.6"' in (root / "etc" / "kairos-release").read_text()
+
+
+def test_a_share_keeps_its_versions_of_the_matrix_and_an_empty_share_builds_nothing():
+    builds = [{"k8s_version": v, "image": "r/ubuntu:k3s-%s" % v} for v in ("1.27.2", "1.28.5", "1.29.0")]
+    assert [b["k8s_version"] for b in pb.builds_of_share(builds, ["1.29.0", "1.27.2"])] == ["1.27.2", "1.29.0"]
+    assert pb.builds_of_share(builds, []) == []
+    with pytest.raises(ValidationError) as err:
+        pb.builds_of_share(builds, ["1.30.1"])
+    assert err.value.param == "k8s_versions" and "1.27.2, 1.28.5, 1.29.0" in str(err.value)
