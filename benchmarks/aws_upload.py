@@ -29,13 +29,13 @@ import sys
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
+sys.path[:0] = [REPO_ROOT, os.path.join(REPO_ROOT, "collections")]
 
 import boto3  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402  pylint: disable=unused-import
 
-from plugins.module_utils.aws_connection import AwsConnection  # noqa: E402
-from plugins.module_utils.aws_import import ImageImporter, MiB, file_sha256  # noqa: E402
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_connection import AwsConnection  # noqa: E402
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_import import ImageImporter, MiB, file_sha256  # noqa: E402
 
 GiB = 1024 * MiB
 BUCKET = "edgeforge-bench"

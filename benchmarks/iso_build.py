@@ -27,10 +27,10 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+sys.path[:0] = [REPO, os.path.join(REPO, "collections")]
 
-from plugins.module_utils import disk_builder as db  # noqa: E402
-from plugins.module_utils.docker_engine import DockerEngine  # noqa: E402
+from ansible_collections.edgeforge.artifacts.plugins.module_utils import disk_builder as db  # noqa: E402
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import DockerEngine  # noqa: E402
 
 
 def machine():

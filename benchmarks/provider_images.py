@@ -27,7 +27,7 @@ import time
 import uuid
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO_ROOT)
+sys.path[:0] = [REPO_ROOT, os.path.join(REPO_ROOT, "collections")]
 
 from tests.integration.helpers import run_playbook  # noqa: E402
 from tests.integration.registry_checks import write_playbook  # noqa: E402

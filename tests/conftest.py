@@ -3,10 +3,12 @@
 import os
 import sys
 
-# Unit tests import plugins.module_utils.* as plain Python, from the checkout.
+# Tests import the collection by its one name, ansible_collections.edgeforge.artifacts, through the checkout's
+# collections/ link (collections/ansible_collections/edgeforge/artifacts -> the checkout), and the test bed as tests.*.
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
+for path in (REPO_ROOT, os.path.join(REPO_ROOT, "collections")):
+    if path not in sys.path:
+        sys.path.insert(0, path)
 
 pytest_plugins = [
     "tests.testbed.docker_bed",

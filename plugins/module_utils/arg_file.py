@@ -25,10 +25,7 @@ __metaclass__ = type
 import re
 from collections import OrderedDict
 
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError, atomic_write
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.common import ValidationError, atomic_write
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError, atomic_write
 
 
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -25,10 +25,7 @@ except ImportError as _err:  # reported by the module with missing_required_lib(
     HAS_BOTO3 = False
     BOTO3_IMPORT_ERROR = _err
 
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ValidationError
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.common import EdgeforgeError, ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ValidationError
 
 
 # The connection options every AWS module of the collection takes (see the edgeforge.artifacts.aws doc fragment).

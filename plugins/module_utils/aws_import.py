@@ -33,20 +33,13 @@ import threading
 import time
 from urllib.parse import unquote
 
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
-        EdgeforgeError,
-        ValidationError,
-        atomic_output,
-        deadline_after,
-    )
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.common import EdgeforgeError, ValidationError, atomic_output, deadline_after
-
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_connection import error_code
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.aws_connection import error_code
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
+    EdgeforgeError,
+    ValidationError,
+    atomic_output,
+    deadline_after,
+)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_connection import error_code
 
 
 MiB = 1024 * 1024

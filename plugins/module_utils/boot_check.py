@@ -26,11 +26,8 @@ import subprocess
 import tempfile
 import time
 
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
-        EdgeforgeError, ValidationError, deadline_after)
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.common import EdgeforgeError, ValidationError, deadline_after
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
+    EdgeforgeError, ValidationError, deadline_after)
 
 DEFAULT_MARKER = "EDGEFORGE-BOOT-OK"
 DEFAULT_TIMEOUT = 180

@@ -25,19 +25,11 @@ import os
 import re
 from collections import OrderedDict
 
-try:
-    from urllib.parse import urlsplit, urlunsplit
-except ImportError:  # pragma: no cover - Python 2 controller, never used
-    from urlparse import urlsplit, urlunsplit  # type: ignore
+from urllib.parse import urlsplit, urlunsplit
 
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError, atomic_write
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils import arg_file as _arg_file
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.k8s_versions import load_versions
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.common import ValidationError, atomic_write
-    from plugins.module_utils import arg_file as _arg_file
-    from plugins.module_utils.k8s_versions import load_versions
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError, atomic_write
+from ansible_collections.edgeforge.artifacts.plugins.module_utils import arg_file as _arg_file
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.k8s_versions import load_versions
 
 
 # ---------------------------------------------------------------------------------------------------------------

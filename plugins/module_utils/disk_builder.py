@@ -45,11 +45,8 @@ import tempfile
 import threading
 import time
 
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
-        EdgeforgeError, ValidationError, atomic_write, sha256_file)
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.common import EdgeforgeError, ValidationError, atomic_write, sha256_file
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
+    EdgeforgeError, ValidationError, atomic_write, sha256_file)
 
 MIB = 1024 * 1024
 SECTOR = 512

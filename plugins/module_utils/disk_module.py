@@ -12,18 +12,12 @@ __metaclass__ = type
 
 import os
 
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import with_real_proxies
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ProgressLog, ValidationError
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import (
-        DiskBuilder, MissingImageError, read_sha256_file)
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
-        DOCKER_ARGUMENT_SPEC, engine_factory)
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.build_config import with_real_proxies
-    from plugins.module_utils.common import ProgressLog, ValidationError
-    from plugins.module_utils.disk_builder import DiskBuilder, MissingImageError, read_sha256_file
-    from plugins.module_utils.docker_engine import DOCKER_ARGUMENT_SPEC, engine_factory
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import with_real_proxies
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ProgressLog, ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import (
+    DiskBuilder, MissingImageError, read_sha256_file)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
+    DOCKER_ARGUMENT_SPEC, engine_factory)
 
 # The options documented by the edgeforge.artifacts.disk_image doc fragment.
 DISK_ARGUMENT_SPEC = dict(

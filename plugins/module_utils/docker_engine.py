@@ -28,10 +28,7 @@ import os
 import re
 import time
 
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, atomic_write
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.common import EdgeforgeError, atomic_write
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, atomic_write
 
 try:
     import docker

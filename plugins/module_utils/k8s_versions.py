@@ -19,10 +19,7 @@ import copy
 import json
 import re
 
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
 
 
 VERSION_RE = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")

@@ -25,10 +25,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ValidationError
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.common import EdgeforgeError, ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ValidationError
 
 
 VERSION_PATH = "/v1/services/stylus/version"

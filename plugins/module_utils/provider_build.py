@@ -33,10 +33,7 @@ import os
 import re
 import shlex
 
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ValidationError, atomic_write
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.common import EdgeforgeError, ValidationError, atomic_write
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ValidationError, atomic_write
 
 
 LABEL_DIGEST = "io.edgeforge.inputs-digest"

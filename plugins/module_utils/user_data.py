@@ -27,10 +27,7 @@ except ImportError as exc:  # pragma: no cover - PyYAML ships with ansible-core
     HAS_YAML = False
     YAML_IMPORT_ERROR = exc
 
-try:
-    from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
-except ImportError:  # unit tests import module_utils as plain Python from the checkout
-    from plugins.module_utils.common import EdgeforgeError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
 
 
 HEADER = "#cloud-config"

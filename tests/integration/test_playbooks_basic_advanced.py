@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import yaml
 
-from plugins.module_utils.manifest import expand_uri
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.manifest import expand_uri
 from tests.integration.helpers import run_playbook
 from tests.integration.registry_checks import remote_labels, unique
 

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from plugins.module_utils import arg_file
-from plugins.module_utils.build_config import BuildConfig, read_arg_file, write_arg_file
-from plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils import arg_file
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import BuildConfig, read_arg_file, write_arg_file
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
 
 
 def test_comments_blank_lines_export_and_quotes():

@@ -10,9 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
-from plugins.module_utils import aws_connection as conn
-from plugins.module_utils import aws_import as ai
-from plugins.module_utils.common import EdgeforgeError, ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils import aws_connection as conn
+from ansible_collections.edgeforge.artifacts.plugins.module_utils import aws_import as ai
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ValidationError
 
 MiB = ai.MiB
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from plugins.module_utils import boot_check as bc
-from plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils import boot_check as bc
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
 
 
 def test_media_follows_the_file_name():

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from plugins.module_utils.build_config import (
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import (
     DEFAULT_PE_VERSION,
     FIPS_SPECTRO_PUB_REPO,
     OPTIONS,
@@ -14,8 +14,8 @@ from plugins.module_utils.build_config import (
     read_arg_file,
     with_real_proxies,
 )
-from plugins.module_utils.common import ValidationError
-from plugins.module_utils.k8s_versions import K8S_VERSIONS
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.k8s_versions import K8S_VERSIONS
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                         "fixtures", "build_config")

@@ -8,8 +8,8 @@ import subprocess
 
 import pytest
 
-from plugins.module_utils import disk_builder as db
-from plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils import disk_builder as db
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 

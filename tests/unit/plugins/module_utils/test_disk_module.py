@@ -2,10 +2,10 @@
 
 import pytest
 
-from plugins.module_utils.build_config import BuildConfig
-from plugins.module_utils.common import ValidationError
-from plugins.module_utils.disk_builder import MissingImageError
-from plugins.module_utils.disk_module import DISK_ARGUMENT_SPEC, build_proxies, common_request_options, fail_or_predict
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import BuildConfig
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import MissingImageError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_module import DISK_ARGUMENT_SPEC, build_proxies, common_request_options, fail_or_predict
 
 
 def _params(**given):

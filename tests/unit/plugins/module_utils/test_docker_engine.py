@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from plugins.module_utils import docker_engine as de
+from ansible_collections.edgeforge.artifacts.plugins.module_utils import docker_engine as de
 
 
 def _build_events(lines, error=None, code=None):

@@ -2,8 +2,8 @@
 
 import yaml
 
-from plugins.module_utils.build_config import BuildConfig
-from plugins.module_utils.manifest import DRAIN_COMMENTS, expand_uri, manifest_values, render
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import BuildConfig
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.manifest import DRAIN_COMMENTS, expand_uri, manifest_values, render
 
 
 def _config(**options):

@@ -5,8 +5,8 @@ import socket
 
 import pytest
 
-from plugins.module_utils.common import ValidationError
-from plugins.module_utils.palette_api import (
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.palette_api import (
     PaletteAnswerError,
     PaletteAuthError,
     PaletteUnreachableError,

@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from plugins.module_utils.build_config import BuildConfig
-from plugins.module_utils.common import ValidationError
-from plugins.module_utils import provider_build as pb
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import BuildConfig
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils import provider_build as pb
 
 PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from plugins.module_utils.user_data import (
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.user_data import (
     MASK,
     UserDataError,
     build_document,
