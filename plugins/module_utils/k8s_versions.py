@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Kubernetes versions a provider image can be built for, per distribution.
 
-Same shape as CanvOS's ``k8s_version.json``: distribution -> list of ``"x.y.z"`` strings, oldest first
+Exactly CanvOS v4.10.0's ``k8s_version.json`` (shipped beside ``config/k8s_version_table.py``, which
+``scripts/gen-k8s-versions.py`` generates from it): distribution -> list of ``"x.y.z"`` strings, oldest first
 (no ``v`` prefix, no ``k3s1``/``rke2r1`` flavour suffix). An empty ``k8s_version`` builds every version listed
 for the distribution, so users trim the matrix with ``k8s_version`` or with their own table
 (``k8s_versions_file``: a JSON file of the same shape that replaces this one).
@@ -20,72 +21,14 @@ import json
 import re
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
+# The shipped table: CanvOS v4.10.0's k8s_version.json, as a generated Python module (AnsiballZ carries only .py).
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.k8s_version_table import (  # noqa: F401
+    K8S_VERSIONS,
+    SOURCE_SHA256,
+)
 
 
 VERSION_RE = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")
-
-
-def _expand(spec):
-    """Turn ``{"1.27": (2, 9), ...}`` into ``["1.27.2", "1.27.9", ...]`` (minor keys and patches in order)."""
-    return ["%s.%d" % (minor, patch) for minor, patches in spec for patch in patches]
-
-
-# Versions shipped with the collection, oldest first. Kept as (minor, patches) pairs so a new patch release is a
-# one-number edit.
-K8S_VERSIONS = {
-    "k3s": _expand([
-        ("1.26", (14,)),
-        ("1.27", (2, 9, 11, 15)),
-        ("1.28", (5, 7, 11, 13, 14, 15)),
-        ("1.29", (0, 2, 6, 8, 9, 10, 12, 13, 14, 15)),
-        ("1.30", (4, 5, 6, 8, 9, 10, 11, 13, 14)),
-        ("1.31", (1, 4, 5, 6, 7, 9, 12, 13)),
-        ("1.32", (1, 2, 3, 5, 8, 10, 11)),
-        ("1.33", (1, 3, 5, 7, 9)),
-        ("1.34", (1, 3, 5)),
-        ("1.35", (0, 1, 3)),
-    ]),
-    "kubeadm": _expand([
-        ("1.27", (2, 5, 7, 9, 11, 15, 16)),
-        ("1.28", (2, 5, 9, 11, 12, 13, 14, 15)),
-        ("1.29", (0, 6, 7, 8, 9, 10, 12, 13, 14, 15)),
-        ("1.30", (4, 5, 6, 8, 9, 10, 11, 13, 14)),
-        ("1.31", (6, 7, 9, 12, 13, 14)),
-        ("1.32", (2, 3, 5, 8, 10, 11, 12)),
-        ("1.33", (1, 3, 5, 7, 9)),
-        ("1.34", (1, 3, 5, 6)),
-        ("1.35", (0, 2, 4, 6)),
-    ]),
-    "kubeadm-fips": _expand([
-        ("1.27", (2, 9, 14, 15, 16)),
-        ("1.28", (5, 10, 11, 12, 13, 14, 15)),
-        ("1.29", (0, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15)),
-        ("1.30", (4, 5, 6, 8, 9, 10, 11, 13, 14)),
-        ("1.31", (6, 7, 9, 12, 13, 14)),
-        ("1.32", (2, 3, 5, 8, 10, 11)),
-        ("1.33", (1, 3, 5, 7, 9)),
-        ("1.34", (1, 3, 5, 6)),
-        ("1.35", (0, 2, 4, 6)),
-    ]),
-    "rke2": _expand([
-        ("1.27", (2, 5, 7, 9, 11, 13, 14, 15)),
-        ("1.28", (2, 5, 7, 9, 10, 11, 12, 13, 14, 15)),
-        ("1.29", (3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15)),
-        ("1.30", (3, 4, 5, 6, 8, 9, 10, 11, 13, 14)),
-        ("1.31", (1, 4, 5, 6, 7, 9, 12, 13)),
-        ("1.32", (1, 2, 3, 5, 8, 10, 11)),
-        ("1.33", (1, 3, 5, 7)),
-        ("1.34", (1, 3, 5)),
-        ("1.35", (0, 1, 3)),
-    ]),
-    "nodeadm": ["1.29.0", "1.30.0", "1.31.0", "1.32.0"],
-    "canonical": _expand([
-        ("1.32", (3, 5, 8)),
-        ("1.33", (1, 3, 5)),
-        ("1.34", (1, 3)),
-        ("1.35", (0, 1, 2)),
-    ]),
-}
 
 
 def version_key(version):

@@ -135,7 +135,7 @@ def _configs(tmp_path):
          "stylus_framework_image": "127.0.0.1:5000/p/stylus:v1",
          "k8s_payload_image": "127.0.0.1:5000/p/k8s:k3s-{k8s_version}"},
         {"os_distribution": "rhel", "os_version": "9.4", "base_image": "quay.io/me/rhel@sha256:" + "a" * 64,
-         "k8s_distribution": "canonical", "k8s_version": "1.33.5"},
+         "k8s_distribution": "canonical", "k8s_version": "1.33.4"},
     ]
 
 

@@ -1,7 +1,10 @@
 """Build configuration: defaults, every validation rule, derivations, the seeds' .arg files."""
 
+import hashlib
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -15,7 +18,11 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config i
     with_real_proxies,
 )
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.k8s_versions import K8S_VERSIONS
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.k8s_versions import (
+    K8S_VERSIONS,
+    SOURCE_SHA256,
+    load_versions,
+)
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                         "fixtures", "build_config")
@@ -344,14 +351,40 @@ def test_bad_versions_file(tmp_path, content, param):
     assert err.value.param == param
 
 
-def test_shipped_versions_table():
-    assert set(K8S_VERSIONS) == {"k3s", "kubeadm", "kubeadm-fips", "rke2", "nodeadm", "canonical"}
-    assert "1.27.2" in K8S_VERSIONS["k3s"]
-    assert "1.33.5" in K8S_VERSIONS["kubeadm"]
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))))
+SHIPPED_JSON = os.path.join(REPO_ROOT, "plugins", "module_utils", "config", "k8s_version.json")
+CANVOS_SHA256 = "926cbeaaba86e8dbc183268ee03fde64a9a7ad23db13bad12c0966b06d720fd2"  # CanvOS v4.10.0
+
+
+def test_shipped_versions_table_is_canvos_k8s_version_json():
+    with open(SHIPPED_JSON, "rb") as handle:
+        raw = handle.read()
+    assert hashlib.sha256(raw).hexdigest() == CANVOS_SHA256 == SOURCE_SHA256
+    shipped = json.loads(raw)
+    assert K8S_VERSIONS == shipped and list(K8S_VERSIONS) == list(shipped)  # same data, same order
+    assert load_versions() == shipped
+    counts = {dist: len(versions) for dist, versions in K8S_VERSIONS.items()}
+    assert counts == {"k3s": 58, "kubeadm": 62, "rke2": 68, "kubeadm-fips": 60, "nodeadm": 4, "canonical": 11}
     assert K8S_VERSIONS["nodeadm"] == ["1.29.0", "1.30.0", "1.31.0", "1.32.0"]
     for dist, versions in K8S_VERSIONS.items():
         keys = [tuple(int(p) for p in v.split(".")) for v in versions]
         assert keys == sorted(keys) and len(set(keys)) == len(keys), dist
+
+
+def test_the_generated_table_is_current():
+    """scripts/gen-k8s-versions.py --check: the Python module equals what the generator makes of the JSON."""
+    result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "scripts", "gen-k8s-versions.py"), "--check"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_k3s_1_35_2_is_offered_and_1_35_0_is_not():
+    """The versions CanvOS v4.10.0 builds, not an older guess of them (issue: 1.35.2 refused, 1.35.0 offered)."""
+    assert plan(k8s_version="1.35.2")["provider_images"] == ["ttl.sh/ubuntu:k3s-1.35.2-v4.9.21-demo"]
+    with pytest.raises(ValidationError) as err:
+        plan(k8s_version="1.35.0")
+    assert err.value.param == "k8s_version"
 
 
 # ---------------------------------------------------------------------------------------------------------------
