@@ -100,7 +100,8 @@ options:
   spectro_luet_repo:
     description:
       - Registry path of the luet repository images that hold the Kubernetes packages (CanvOS C(SPECTRO_LUET_REPO)).
-      - When not set, C(<spectro_pub_repo>/edge).
+      - When not set, C(<spectro_pub_repo>/edge) with the O(spectro_pub_repo) you set; FIPS builds keep it on
+        V(us-docker.pkg.dev/palette-images/edge), as CanvOS does.
     type: str
   fips_enabled:
     description:
@@ -203,6 +204,7 @@ options:
   k8s_payload_image:
     description:
       - Template of the image holding the Kubernetes package for one version; must contain C({k8s_version}).
-      - When not set, C(<spectro_luet_repo>/luet-repo-<amd|arm>:k8s-<dist>-{k8s_version}[-k3s1|-rke2r1]).
+      - When not set, C(<spectro_luet_repo>/luet-repo-<amd|arm>:<dist>-k8s-{k8s_version}[-k3s1|-rke2r1]), the tag luet
+        gives the package C(k8s/<dist>) that CanvOS installs.
     type: str
 """

@@ -513,13 +513,14 @@ class BuildConfig:
                                   "false unless os_distribution is ubuntu and arch is amd64 (the CIS hardening "
                                   "script supports only Ubuntu amd64; got %s %s)" % (dist, cfg["arch"]))
 
-        # Upstream repositories.
+        # Upstream repositories. The luet repository follows the registry the user chose (a mirror), never the FIPS
+        # switch: CanvOS keeps SPECTRO_LUET_REPO on palette-images for FIPS builds (CONFORMANCE 2.1).
         fips = cfg["fips_enabled"] or k8s_dist == "kubeadm-fips"
         validate_registry_path("spectro_pub_repo", cfg["spectro_pub_repo"])
-        if fips and cfg["spectro_pub_repo"] == DEFAULT_SPECTRO_PUB_REPO:
-            cfg["spectro_pub_repo"] = FIPS_SPECTRO_PUB_REPO
         if not cfg["spectro_luet_repo"]:
             cfg["spectro_luet_repo"] = cfg["spectro_pub_repo"] + "/edge"
+        if fips and cfg["spectro_pub_repo"] == DEFAULT_SPECTRO_PUB_REPO:
+            cfg["spectro_pub_repo"] = FIPS_SPECTRO_PUB_REPO
         validate_registry_path("spectro_luet_repo", cfg["spectro_luet_repo"])
 
         # Base image.
@@ -759,9 +760,18 @@ def default_sources(cfg):
                                                                        PROVIDER_VERSIONS[provider]),
         "stylus_framework_image": "%s/edge/stylus-framework-linux-%s:%s" % (cfg["spectro_pub_repo"], cfg["arch"],
                                                                             cfg["pe_version"]),
-        "k8s_payload_image": "%s/luet-repo-%s:k8s-%s-{k8s_version}%s" % (
-            cfg["spectro_luet_repo"], ARCH_SHORT[cfg["arch"]], dist, PACKAGE_VERSION_SUFFIX.get(dist, "")),
+        "k8s_payload_image": payload_image_template(cfg["spectro_luet_repo"], cfg["arch"], dist),
     }
+
+
+def payload_image_template(luet_repo, arch, k8s_distribution):
+    """The luet package image of ``k8s/<dist>@<version>``, with ``{k8s_version}`` left to fill in.
+
+    luet tags a package image ``<name>-<category>-<version>`` (``+`` turned into ``-``); CanvOS installs the
+    version with ``-k3s1`` / ``-rke2r1`` for k3s / rke2 and the plain version otherwise (CONFORMANCE 4.8).
+    """
+    return "%s/luet-repo-%s:%s-k8s-{k8s_version}%s" % (
+        luet_repo, ARCH_SHORT[arch], k8s_distribution, PACKAGE_VERSION_SUFFIX.get(k8s_distribution, ""))
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -128,7 +128,7 @@ config:
     k8s_versions_file: ""
     provider_source_image: us-docker.pkg.dev/palette-images/edge/kairos-io/provider-k3s:v4.9.4
     stylus_framework_image: us-docker.pkg.dev/palette-images/edge/stylus-framework-linux-amd64:v4.4.12
-    k8s_payload_image: us-docker.pkg.dev/palette-images/edge/luet-repo-amd:k8s-k3s-{k8s_version}-k3s1
+    k8s_payload_image: us-docker.pkg.dev/palette-images/edge/luet-repo-amd:k3s-k8s-{k8s_version}-k3s1
 provider_images:
   description: Full provider image references, one per Kubernetes version of the build matrix.
   returned: always
@@ -160,7 +160,7 @@ builds:
       description: The Kubernetes payload image for this version.
       type: str
       returned: always
-      sample: us-docker.pkg.dev/palette-images/edge/luet-repo-amd:k8s-k3s-1.27.2-k3s1
+      sample: us-docker.pkg.dev/palette-images/edge/luet-repo-amd:k3s-k8s-1.27.2-k3s1
 base_image:
   description: The resolved base OS image.
   returned: always
@@ -185,7 +185,7 @@ sources:
       description: Template (with C({k8s_version})) of the Kubernetes payload image.
       type: str
       returned: always
-      sample: us-docker.pkg.dev/palette-images/edge/luet-repo-amd:k8s-k3s-{k8s_version}-k3s1
+      sample: us-docker.pkg.dev/palette-images/edge/luet-repo-amd:k3s-k8s-{k8s_version}-k3s1
 installer_image:
   description: Local name of the installer image the ISO is made from.
   returned: always

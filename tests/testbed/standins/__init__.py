@@ -10,7 +10,7 @@ An air-gapped user mirrors upstream images into a local registry under the same 
   /usr/local/system/providers/agent-provider-<dist>.
 - stylus framework (`edge/stylus-framework-linux-amd64:<pe_version>`): scratch image with the Kairos branding,
   stylus configuration and /opt/spectrocloud/bin/palette-agent.
-- Kubernetes payloads (`edge/luet-repo-amd:k8s-<dist>-<package_version>`): scratch images with /usr/bin/kubelet
+- Kubernetes payloads (`edge/luet-repo-amd:<dist>-k8s-<package_version>`): scratch images with /usr/bin/kubelet
   and /var/cache/luet, one per version; `StandIns.ensure_payload()` makes any version on demand.
 
 Slow images (minbase ~30 s, base ~2 min) stay in the local engine under a content-versioned tag
@@ -58,13 +58,22 @@ DEBIAN_MIRROR = os.environ.get("EDGEFORGE_DEBIAN_MIRROR", "http://deb.debian.org
 
 
 def package_version(dist, version):
-    """The luet package version CanvOS installs for a Kubernetes version (k3s1/rke2r1 flavours)."""
+    """The luet package version CanvOS installs for a Kubernetes version: ``k8s/<dist>@<this>`` (CONFORMANCE 4.8).
+
+    k3s and rke2 carry their flavour joined with a hyphen (``1.27.2-k3s1``, ``1.30.4-rke2r1``); kubeadm,
+    kubeadm-fips, nodeadm and canonical the plain version.
+    """
     version = version.lstrip("v")
     if dist == "k3s":
         return version + "-k3s1"
     if dist == "rke2":
         return version + "-rke2r1"
     return version
+
+
+def payload_tag(dist, version):
+    """The tag luet gives the package image: ``<name>-<category>-<version>`` with ``+`` as ``-`` (CONFORMANCE 4.8)."""
+    return ("%s-k8s-%s" % (dist, package_version(dist, version))).replace("+", "-")
 
 
 def _digest(*parts):
@@ -426,7 +435,7 @@ class StandIns:
         return ref
 
     def payload_ref(self, dist, version):
-        return "%s/luet-repo-%s:k8s-%s-%s" % (self.luet_repo, ARCHSHORT[ARCH], dist, package_version(dist, version))
+        return "%s/luet-repo-%s:%s" % (self.luet_repo, ARCHSHORT[ARCH], payload_tag(dist, version))
 
     def ensure_payload(self, dist, version):
         version = version.lstrip("v")

@@ -77,8 +77,8 @@ def test_aws_guide_arg():
         "us-east-1", "edgeforge-demo-images", "palette-learn-ubuntu-24.04.raw")
     assert result["base_image"] == "%s/edge/kairos-ubuntu:24.04-core-amd64-generic-v4.0.4" % PUB
     assert result["sources"]["provider_source_image"] == "%s/edge/kairos-io/provider-kubeadm:v4.9.8" % PUB
-    assert result["sources"]["k8s_payload_image"] == "%s/edge/luet-repo-amd:k8s-kubeadm-{k8s_version}" % PUB
-    assert result["builds"][0]["k8s_payload_image"] == "%s/edge/luet-repo-amd:k8s-kubeadm-1.33.5" % PUB
+    assert result["sources"]["k8s_payload_image"] == "%s/edge/luet-repo-amd:kubeadm-k8s-{k8s_version}" % PUB
+    assert result["builds"][0]["k8s_payload_image"] == "%s/edge/luet-repo-amd:kubeadm-k8s-1.33.5" % PUB
 
 
 def test_canvos_template_arg_expands_image_repo_and_skips_absent_if_exists_files(tmp_path):
@@ -128,7 +128,7 @@ def test_defaults_follow_the_canvos_template_and_pinned_release():
     assert result["sources"] == {
         "provider_source_image": PUB + "/edge/kairos-io/provider-k3s:v4.9.4",
         "stylus_framework_image": PUB + "/edge/stylus-framework-linux-amd64:v4.9.21",
-        "k8s_payload_image": PUB + "/edge/luet-repo-amd:k8s-k3s-{k8s_version}-k3s1",
+        "k8s_payload_image": PUB + "/edge/luet-repo-amd:k3s-k8s-{k8s_version}-k3s1",
     }
     assert result["installer_image"] == "palette-installer-image:v4.9.21-demo"
     assert result["provider_images"][0] == "ttl.sh/ubuntu:k3s-%s-v4.9.21-demo" % K8S_VERSIONS["k3s"][0]
@@ -147,15 +147,57 @@ def test_sources_per_distribution(dist, provider, version, suffix):
     k8s = K8S_VERSIONS[dist][-1]
     result = plan(k8s_distribution=dist, k8s_version=k8s)
     assert result["sources"]["provider_source_image"] == "%s/edge/kairos-io/provider-%s:%s" % (PUB, provider, version)
-    assert result["builds"][0]["k8s_payload_image"] == "%s/edge/luet-repo-amd:k8s-%s-%s%s" % (PUB, dist, k8s, suffix)
+    assert result["builds"][0]["k8s_payload_image"] == "%s/edge/luet-repo-amd:%s-k8s-%s%s" % (PUB, dist, k8s, suffix)
     assert result["provider_images"] == ["ttl.sh/ubuntu:%s-%s-v4.9.21-demo" % (dist, k8s)]
+
+
+# CONFORMANCE 4.8: the luet package image of k8s/<dist>@<version> for every distribution and arch.
+LUET_TAGS = [
+    ("k3s", "amd64", "1.33.5", "luet-repo-amd:k3s-k8s-1.33.5-k3s1"),
+    ("k3s", "arm64", "1.33.5", "luet-repo-arm:k3s-k8s-1.33.5-k3s1"),
+    ("rke2", "amd64", "1.33.5", "luet-repo-amd:rke2-k8s-1.33.5-rke2r1"),
+    ("rke2", "arm64", "1.33.5", "luet-repo-arm:rke2-k8s-1.33.5-rke2r1"),
+    ("kubeadm", "amd64", "1.33.5", "luet-repo-amd:kubeadm-k8s-1.33.5"),
+    ("kubeadm", "arm64", "1.33.5", "luet-repo-arm:kubeadm-k8s-1.33.5"),
+    ("kubeadm-fips", "amd64", "1.33.5", "luet-repo-amd:kubeadm-fips-k8s-1.33.5"),
+    ("kubeadm-fips", "arm64", "1.33.5", "luet-repo-arm:kubeadm-fips-k8s-1.33.5"),
+    ("nodeadm", "amd64", "1.32.0", "luet-repo-amd:nodeadm-k8s-1.32.0"),
+    ("nodeadm", "arm64", "1.32.0", "luet-repo-arm:nodeadm-k8s-1.32.0"),
+    ("canonical", "amd64", "1.33.4", "luet-repo-amd:canonical-k8s-1.33.4"),
+    ("canonical", "arm64", "1.33.4", "luet-repo-arm:canonical-k8s-1.33.4"),
+]
+
+
+@pytest.mark.parametrize("dist, arch, version, image", LUET_TAGS,
+                         ids=["%s-%s" % (row[0], row[1]) for row in LUET_TAGS])
+def test_payload_image_is_the_luet_package_image(dist, arch, version, image):
+    result = plan(k8s_distribution=dist, arch=arch, k8s_version=version)
+    assert result["builds"][0]["k8s_payload_image"] == "%s/edge/%s" % (PUB, image)  # FIPS too: palette-images
+
+
+def test_fips_enabled_keeps_the_luet_repo_and_moves_the_rest():
+    result = plan(fips_enabled=True, base_image="registry.example.com/fips/ubuntu:22.04-fips", k8s_version="1.27.2")
+    fips = FIPS_SPECTRO_PUB_REPO
+    assert result["config"]["spectro_luet_repo"] == PUB + "/edge"
+    assert result["builds"][0]["k8s_payload_image"] == PUB + "/edge/luet-repo-amd:k3s-k8s-1.27.2-k3s1"
+    assert result["sources"]["provider_source_image"] == fips + "/edge/kairos-io/provider-k3s:v4.9.4"
+    assert result["sources"]["stylus_framework_image"] == fips + "/edge/stylus-framework-linux-amd64:v4.9.21"
+
+
+def test_a_mirror_moves_the_luet_repo_with_it_fips_or_not():
+    """Better than CanvOS (whose luet repo is a literal): an air-gapped mirror serves the payloads too."""
+    for extra in ({}, {"fips_enabled": True, "base_image": "127.0.0.1:5000/fips/ubuntu:22.04"}):
+        result = plan(spectro_pub_repo="127.0.0.1:5000/mirror", k8s_version="1.27.2", **extra)
+        assert result["builds"][0]["k8s_payload_image"] == \
+            "127.0.0.1:5000/mirror/edge/luet-repo-amd:k3s-k8s-1.27.2-k3s1"
 
 
 def test_kubeadm_fips_uses_the_fips_repository_and_the_kubeadm_provider():
     result = plan(k8s_distribution="kubeadm-fips", k8s_version="1.33.5")
     fips = FIPS_SPECTRO_PUB_REPO
     assert result["config"]["spectro_pub_repo"] == fips
-    assert result["config"]["spectro_luet_repo"] == fips + "/edge"
+    assert result["config"]["spectro_luet_repo"] == PUB + "/edge"  # CanvOS never FIPS-switches the luet repo
+    assert result["builds"][0]["k8s_payload_image"] == PUB + "/edge/luet-repo-amd:kubeadm-fips-k8s-1.33.5"
     assert result["sources"]["provider_source_image"] == fips + "/edge/kairos-io/provider-kubeadm:v4.9.8"
     assert result["base_image"].startswith(fips + "/edge/kairos-ubuntu:22.04-")
     assert result["provider_images"] == ["ttl.sh/ubuntu:kubeadm-fips-1.33.5-v4.9.21-demo"]
@@ -177,7 +219,7 @@ def test_spectro_pub_repo_repoints_every_upstream_image():
     assert result["sources"] == {
         "provider_source_image": "127.0.0.1:5000/edge/kairos-io/provider-k3s:v4.9.4",
         "stylus_framework_image": "127.0.0.1:5000/edge/stylus-framework-linux-arm64:v4.4.12",
-        "k8s_payload_image": "127.0.0.1:5000/edge/luet-repo-arm:k8s-k3s-{k8s_version}-k3s1",
+        "k8s_payload_image": "127.0.0.1:5000/edge/luet-repo-arm:k3s-k8s-{k8s_version}-k3s1",
     }
 
 
