@@ -95,7 +95,7 @@ def test_standin_images_are_published_under_the_default_paths(standin_images, re
         assert version in registry.tags("%s/edge/kairos-io/provider-%s" % (pub, dist))
     assert set(PE_VERSIONS) <= set(registry.tags("%s/edge/stylus-framework-linux-amd64" % pub))
     assert "v4.9.21" in PE_VERSIONS and "v4.4.12" in PE_VERSIONS
-    assert "k8s-k3s-1.27.2-k3s1" in registry.tags("%s/edge/luet-repo-amd" % pub)
+    assert "k3s-k8s-1.27.2-k3s1" in registry.tags("%s/edge/luet-repo-amd" % pub)
     assert standin_images.config_overrides["spectro_pub_repo"] == "%s/%s" % (registry.host, pub)
     assert standin_images.base_image == ("%s/%s/edge/kairos-ubuntu:22.04-core-amd64-generic-v4.0.4"
                                          % (registry.host, pub))
@@ -103,8 +103,8 @@ def test_standin_images_are_published_under_the_default_paths(standin_images, re
 
 def test_payload_on_demand(standin_images, registry):
     ref = standin_images.ensure_payload("rke2", "1.30.4")
-    assert ref.endswith("/palette-images/edge/luet-repo-amd:k8s-rke2-%s" % package_version("rke2", "1.30.4"))
-    assert "k8s-rke2-1.30.4-rke2r1" in registry.tags("palette-images/edge/luet-repo-amd")
+    assert ref.endswith("/palette-images/edge/luet-repo-amd:rke2-k8s-%s" % package_version("rke2", "1.30.4"))
+    assert "rke2-k8s-1.30.4-rke2r1" in registry.tags("palette-images/edge/luet-repo-amd")
 
 
 def test_base_standin_content(docker_engine, standin_images):
