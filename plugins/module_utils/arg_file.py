@@ -11,7 +11,8 @@ A ``.arg`` file is a dotenv file that CanvOS feeds both to Earthly (as build arg
   (literal), ``"double-quoted"`` values (``\\"``, ``\\\\``, ``\\$`` and ``\\``` escapes);
 - ``$VAR`` and ``${VAR}`` expansion of keys defined EARLIER in the file (the template's ``IMAGE_REPO=$OS_DISTRIBUTION``),
   in unquoted and double-quoted values; an unknown variable expands to an empty string and is reported;
-- keys in any case (``K8s_VERSION`` in the public guide means ``K8S_VERSION``): keys are upper-cased.
+- keys in any case (``K8s_VERSION`` in the public guide means ``K8S_VERSION``): keys are upper-cased, and the
+  spelling in the file is kept in ``spelled`` so callers can tell users where CanvOS (case-sensitive) differs.
 
 The writer quotes only when needed, so a written file reads back to the same values and is still valid shell.
 
@@ -41,7 +42,8 @@ class ArgValues(OrderedDict):
     """The values of a ``.arg`` file (upper-case keys, in file order).
 
     ``unresolved`` lists the ``$VAR`` references that named no earlier key (they expanded to "").
-    ``lines`` maps each key to the line number where it was (last) set; ``raw`` to its text before parsing.
+    ``lines`` maps each key to the line number where it was (last) set; ``raw`` to its text before parsing;
+    ``spelled`` to the key as the file wrote it (CanvOS matches keys case-sensitively, so ``K8s_VERSION`` matters).
     """
 
     def __init__(self, *args, **kwargs):
@@ -49,6 +51,7 @@ class ArgValues(OrderedDict):
         self.unresolved = []
         self.lines = {}
         self.raw = {}
+        self.spelled = {}
 
 
 def _expand(text, known, unresolved):
@@ -111,8 +114,9 @@ def parse_arg_text(text, source=".arg"):
         where = "%s line %d" % (source, number)
         if not sep or not KEY_RE.match(key):
             raise ValidationError(where, line, "KEY=value lines, '#' comments or blank lines")
-        key = key.upper()
+        spelled, key = key, key.upper()
         values[key] = _parse_value(rest, values, values.unresolved, where)
+        values.spelled[key] = spelled
         values.lines[key] = number
         values.raw[key] = rest.strip()
     return values

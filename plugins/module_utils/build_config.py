@@ -778,15 +778,74 @@ def payload_image_template(luet_repo, arch, k8s_distribution):
 # .arg files
 
 ARG_ALIASES = {"PROXY_CERT_PATH": "proxy_cert_path", "PROXY_CERT_PATHS": "proxy_cert_paths"}
+# Keys CanvOS v4.10.0 reads (Earthfile ARGs and earthly.sh, CONFORMANCE 0.2, 1.5-1.7) that this collection does not use.
+CANVOS_ONLY_KEYS = frozenset((
+    "TWO_NODE", "IS_UKI", "IS_MAAS", "MAAS_IMAGE_NAME", "UBUNTU_PRO_ATTACH", "MY_ORG", "UKI_BRING_YOUR_OWN_KEYS",
+    "INCLUDE_MS_SECUREBOOT_KEYS", "AUTO_ENROLL_SECUREBOOT_KEYS", "EXPIRATION_IN_DAYS", "DRBD_VERSION", "KINE_VERSION",
+    "CMDLINE", "BRANDING", "EFI_MAX_SIZE", "EFI_IMG_SIZE", "IS_CLOUD_IMAGE", "OSBUILDER_VERSION", "OSBUILDER_IMAGE",
+    "AURORABOOT_VERSION", "AURORABOOT_IMAGE", "K3S_PROVIDER_VERSION", "KUBEADM_PROVIDER_VERSION",
+    "RKE2_PROVIDER_VERSION", "NODEADM_PROVIDER_VERSION", "CANONICAL_PROVIDER_VERSION", "K3S_FLAVOR_TAG",
+    "RKE2_FLAVOR_TAG", "BUILDER_3RDPARTY_VERSION", "SPECTRO_THIRD_PARTY_IMAGE", "ALPINE_TAG", "ALPINE_IMG",
+    "KAIROS_BASE_IMAGE_URL", "EARTHLY_VERSION", "ETCD_VERSION", "BASE_IMAGE_URL", "GOLANG_VERSION",
+))
+# Keys only this collection reads: CanvOS ignores them.
+EXTENSION_KEYS = frozenset(("PROXY_CERT_PATHS", "K8S_VERSIONS_FILE", "PROVIDER_SOURCE_IMAGE", "STYLUS_FRAMEWORK_IMAGE",
+                            "K8S_PAYLOAD_IMAGE", "AMI_NAME"))
+# CanvOS declares lower-case proxy ARGs too, but passes only the upper-case ones to its build (CONFORMANCE 1.2).
+_LOWER_CASE_CANVOS_KEYS = ("http_proxy", "https_proxy", "no_proxy")
+# How CanvOS reads a boolean that is not exactly "true" or "false": it compares with the literal (CONFORMANCE 1.4).
+_CANVOS_BOOL_READING = {
+    "update_kernel": "as true in its base image (anything but the exact word false updates the kernel) and as false "
+                     "in its provider images (no kernel headers)",
+}
+_CANVOS_BOOL_DEFAULT_READING = "as false (only the exact word true turns it on)"
 
 
 class ArgOptions(dict):
-    """Options read from a ``.arg`` file. ``ignored``: keys this collection does not use; ``notes``: advice."""
+    """Options read from a ``.arg`` file.
+
+    ``ignored``: keys this collection does not use; ``notes``: advice; ``differences``: one message per key that
+    CanvOS reads differently from this collection (another case, unknown keys, empty or non-literal booleans).
+    """
 
     def __init__(self, *args, **kwargs):
         super(ArgOptions, self).__init__(*args, **kwargs)
         self.ignored = []
         self.notes = []
+        self.differences = []
+
+
+def _key_differences(key, spelled, name):
+    """Messages for a key CanvOS reads differently because of its spelling or because one side ignores it."""
+    if name not in OPTIONS and name not in DEPRECATED_OPTIONS:
+        if key in CANVOS_ONLY_KEYS and spelled == key:
+            return ["%s: CanvOS reads this key; edgeforge.artifacts does not support it and ignores it." % key]
+        return ["%s: neither CanvOS nor edgeforge.artifacts reads this key (a typo?); ignored." % spelled]
+    if spelled != key:
+        if spelled in _LOWER_CASE_CANVOS_KEYS:
+            return ["%s: CanvOS reads it as its own lower-case build argument and never passes it to the build (only "
+                    "%s); edgeforge.artifacts reads it as %s." % (spelled, key, key)]
+        return ["%s: CanvOS matches keys case-sensitively, ignores %s and keeps its default for %s; "
+                "edgeforge.artifacts reads it as %s." % (spelled, spelled, key, key)]
+    if key in EXTENSION_KEYS:
+        return ["%s: an edgeforge.artifacts key; CanvOS ignores it." % key]
+    return []
+
+
+def _value_differences(key, name, value):
+    """(keep the value?, messages) for a value CanvOS reads differently (booleans, K8S_VERSION lists)."""
+    if OPTIONS.get(name, ("",))[0] == "bool" and value not in ("true", "false"):
+        canvos = _CANVOS_BOOL_READING.get(name, _CANVOS_BOOL_DEFAULT_READING)
+        default = "true" if OPTIONS[name][1] else "false"
+        if value == "":
+            return False, ["%s is empty: edgeforge.artifacts uses its default (%s); CanvOS would read it %s."
+                           % (key, default, canvos)]
+        return True, ["%s=%s: edgeforge.artifacts reads it as a boolean; CanvOS compares with the exact word and "
+                      "would read it %s." % (key, value, canvos)]
+    if name == "k8s_version" and "," in value:
+        return True, ["K8S_VERSION=%s: edgeforge.artifacts builds each listed version; CanvOS reads one version (a "
+                      "list gives it an invalid image tag)." % value]
+    return True, []
 
 
 def read_arg_file(path):
@@ -795,15 +854,21 @@ def read_arg_file(path):
     Keys are matched case-insensitively; relative paths are resolved against the file's directory (the CanvOS
     checkout); the template's "if it exists" defaults (CLUSTERCONFIG=spc.tgz, EDGE_CUSTOM_CONFIG=.edge-custom-config.yaml)
     are dropped with a note when the file is absent, as CanvOS does. Keys this collection does not use are listed in
-    ``.ignored``.
+    ``.ignored``. An empty boolean takes this collection's default. Every key CanvOS reads differently gets a message
+    in ``.differences``.
     """
     raw = _arg_file.read_arg_file(path)
     base_dir = os.path.dirname(os.path.abspath(path))
     options = ArgOptions()
     for key, value in raw.items():
         name = ARG_ALIASES.get(key, key.lower())
+        options.differences += _key_differences(key, raw.spelled.get(key, key), name)
         if name not in OPTIONS and name not in DEPRECATED_OPTIONS:
             options.ignored.append(key)
+            continue
+        keep, messages = _value_differences(key, name, value)
+        options.differences += messages
+        if not keep:
             continue
         if name == "image_repo" and raw.raw.get(key) in ("$OS_DISTRIBUTION", "${OS_DISTRIBUTION}"):
             continue  # the template's "follow OS_DISTRIBUTION" is our default too: keep it a default

@@ -31,7 +31,11 @@ options:
     description:
       - CanvOS C(.arg) file to read (dotenv with C($VAR) expansion of earlier keys; keys in any case).
       - Options given to the module win over the file. Relative paths inside the file are relative to its directory.
-      - Keys this collection does not use (for example C(IS_UKI)) are reported in a warning.
+      - Every key CanvOS would read differently is named in a warning - a key in another case (CanvOS matches keys
+        case-sensitively and ignores C(K8s_VERSION)), a key one side does not read (for example C(IS_UKI)), a
+        boolean that is not exactly C(true) or C(false).
+      - A boolean key with an empty value (C(UPDATE_KERNEL=), which CanvOS reads as true) takes this collection's
+        default; the warning says what CanvOS would have done.
     type: path
   dest:
     description:
@@ -289,11 +293,8 @@ def main():
                 password = url_password(from_file.get(name))
                 if password:
                     module.no_log_values.add(password)
-            if from_file.ignored:
-                module.warn("%s: keys not used by edgeforge.artifacts, ignored: %s"
-                            % (params["arg_file"], ", ".join(from_file.ignored)))
-            for note in from_file.notes:
-                module.warn(note)
+            for message in from_file.differences + from_file.notes:
+                module.warn("%s: %s" % (params["arg_file"], message))
             options.update(from_file)
         for name in list(OPTIONS) + list(DEPRECATED_OPTIONS):
             if params.get(name) is not None:

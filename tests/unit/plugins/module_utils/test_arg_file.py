@@ -208,3 +208,83 @@ def test_empty_k8s_distribution_in_an_arg_file_is_refused(tmp_path):
     with pytest.raises(ValidationError) as err:
         BuildConfig.from_options(read_arg_file(str(tmp_path / ".arg")))
     assert err.value.param == "k8s_distribution"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Every key CanvOS reads differently is named (CONFORMANCE 1.2-1.4)
+
+
+def _read(tmp_path, text):
+    (tmp_path / ".arg").write_text(text)
+    return read_arg_file(str(tmp_path / ".arg"))
+
+
+def _difference(options, key):
+    found = [message for message in options.differences if message.startswith(key)]
+    assert len(found) == 1, options.differences
+    return found[0]
+
+
+def test_the_guides_mixed_case_key_is_read_and_named(tmp_path):
+    options = _read(tmp_path, "K8s_VERSION=1.27.2\nk8s_distribution=rke2\nCUSTOM_TAG=x\n")
+    assert options["k8s_version"] == "1.27.2" and options["k8s_distribution"] == "rke2"
+    message = _difference(options, "K8s_VERSION:")
+    assert "CanvOS matches keys case-sensitively, ignores K8s_VERSION" in message
+    assert "reads it as K8S_VERSION" in message
+    assert "ignores k8s_distribution" in _difference(options, "k8s_distribution:")
+    assert len(options.differences) == 2  # CUSTOM_TAG is read the same way by both
+
+
+def test_lower_case_proxy_keys_are_named_for_what_canvos_does_with_them(tmp_path):
+    options = _read(tmp_path, "https_proxy=http://proxy:3128\n")
+    assert options["https_proxy"] == "http://proxy:3128"
+    assert "never passes it to the build (only HTTPS_PROXY)" in _difference(options, "https_proxy:")
+
+
+def test_unknown_and_canvos_only_keys_are_named(tmp_path):
+    options = _read(tmp_path, "TWO_NODE=false\nIS_UKI=true\nCUSTOM_TAGS=x\nis_maas=true\n")
+    assert options.ignored == ["TWO_NODE", "IS_UKI", "CUSTOM_TAGS", "IS_MAAS"]
+    assert dict(options) == {}
+    assert "CanvOS reads this key; edgeforge.artifacts does not support it" in _difference(options, "TWO_NODE:")
+    assert "CanvOS reads this key" in _difference(options, "IS_UKI:")
+    assert "neither CanvOS nor edgeforge.artifacts reads this key (a typo?)" in _difference(options, "CUSTOM_TAGS:")
+    assert "neither CanvOS" in _difference(options, "is_maas:")  # CanvOS ignores the lower-case spelling
+
+
+def test_extension_keys_and_version_lists_are_named(tmp_path):
+    options = _read(tmp_path, "AMI_NAME=edge-ami\nK8S_VERSION=1.27.2,1.28.5\n")
+    assert options["ami_name"] == "edge-ami" and options["k8s_version"] == "1.27.2,1.28.5"
+    assert "an edgeforge.artifacts key; CanvOS ignores it" in _difference(options, "AMI_NAME:")
+    assert "CanvOS reads one version" in _difference(options, "K8S_VERSION=")
+
+
+@pytest.mark.parametrize("key, name, ours, canvos", [
+    ("UPDATE_KERNEL", "update_kernel", False, "as true in its base image"),
+    ("FIPS_ENABLED", "fips_enabled", False, "as false (only the exact word true"),
+    ("DISABLE_SELINUX", "disable_selinux", True, "as false (only the exact word true"),
+    ("CIS_HARDENING", "cis_hardening", False, "as false"),
+    ("DEBUG", "debug", False, "as false"),
+    ("FORCE_INTERACTIVE_INSTALL", "force_interactive_install", False, "as false"),
+])
+def test_an_empty_boolean_takes_our_default_and_says_what_canvos_does(tmp_path, key, name, ours, canvos):
+    options = _read(tmp_path, "%s=\n" % key)
+    assert name not in options
+    message = _difference(options, key + " is empty")
+    assert "uses its default (%s)" % ("true" if ours else "false") in message
+    assert canvos in message
+    assert BuildConfig.from_options(dict(options, k8s_version="1.27.2")).as_dict()[name] is ours
+
+
+def test_a_non_literal_boolean_is_read_and_named(tmp_path):
+    options = _read(tmp_path, "UPDATE_KERNEL=True\nDEBUG=1\nCIS_HARDENING=false\n")
+    cfg = BuildConfig.from_options(dict(options, k8s_version="1.27.2")).as_dict()
+    assert (cfg["update_kernel"], cfg["debug"], cfg["cis_hardening"]) == (True, True, False)
+    assert "CanvOS compares with the exact word" in _difference(options, "UPDATE_KERNEL=True")
+    assert "would read it as false" in _difference(options, "DEBUG=1")
+    assert len(options.differences) == 2
+
+
+def test_a_file_we_wrote_reads_back_without_differences(tmp_path):
+    config = BuildConfig.from_options({"custom_tag": "x", "k8s_version": "1.27.2", "update_kernel": True})
+    config.write_arg(str(tmp_path / ".arg"))
+    assert read_arg_file(str(tmp_path / ".arg")).differences == []

@@ -73,6 +73,18 @@ def test_ignored_arg_keys_and_template_notes_are_warned(module, capsys):
     assert "CLUSTERCONFIG=spc.tgz" in messages(result, "warnings")
 
 
+def test_keys_canvos_reads_differently_are_warned(module, capsys, tmp_path):
+    arg = tmp_path / ".arg"
+    arg.write_text("K8s_VERSION=1.27.2\nUPDATE_KERNEL=\n")
+    result = run(module, capsys, {"arg_file": str(arg)})
+    assert not result.get("failed"), result
+    assert result["config"]["k8s_versions"] == ["1.27.2"] and result["config"]["update_kernel"] is False
+    warnings = messages(result, "warnings")
+    assert "K8s_VERSION: CanvOS matches keys case-sensitively" in warnings
+    assert "UPDATE_KERNEL is empty: edgeforge.artifacts uses its default (false); CanvOS would read it as true" \
+        in warnings
+
+
 def test_dest_write_idempotence_check_mode_and_diff(module, capsys, tmp_path):
     dest = tmp_path / "canvos" / ".arg"
     args = {"custom_tag": "palette-learn", "k8s_version": "1.27.2", "dest": str(dest)}
