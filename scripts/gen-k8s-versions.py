@@ -1,7 +1,7 @@
 """Regenerate the Python form of the shipped Kubernetes versions table from its JSON.
 
     python scripts/gen-k8s-versions.py           # rewrite plugins/module_utils/config/k8s_version_table.py
-    python scripts/gen-k8s-versions.py --check   # exit 1 if it is not current (scripts/gen-vars-doc.py --check runs this)
+    python scripts/gen-k8s-versions.py --check   # exit 1 if it is not current (gen-vars-doc.py --check runs this)
 
 The JSON (plugins/module_utils/config/k8s_version.json) is CanvOS v4.10.0's k8s_version.json, byte for byte. Modules
 run on the build host as AnsiballZ payloads, which carry only Python files, so the table the code reads is a

@@ -17,32 +17,18 @@ description:
     image sources, the installer image, the ISO path and the BYOOS pack values.
   - A bad value fails with one message naming the option, the value and what is allowed. Where CanvOS silently
     builds nothing or ignores a typo (empty C(K8S_DISTRIBUTION), a missing C(CLUSTERCONFIG) file), this module refuses.
-  - Optionally writes the configuration as a CanvOS C(.arg) file (O(dest)), so a configuration moves either way
-    between this collection and CanvOS.
+  - Optionally reads a CanvOS C(.arg) file (O(arg_file)) and writes the configuration as one (O(dest)), so a
+    configuration moves either way between this collection and CanvOS.
+  - Every option is declared once, in C(plugins/module_utils/config/schema.py); this module's argument spec and
+    its doc fragment are made from it.
   - Proxy URLs may carry credentials. They are not C(no_log) options (the URL itself is useful in logs), but the
     password part is masked as C(********) in every returned value, in the diff and in the logged invocation.
-    The returned RV(config) therefore holds masked proxy URLs; pass the real proxy variables to later steps.
+    The returned RV(config) therefore holds masked proxy URLs; the real ones reach the modules that build only as
+    their own C(no_log) options C(http_proxy) and C(https_proxy).
 author:
   - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.build_config
-options:
-  arg_file:
-    description:
-      - CanvOS C(.arg) file to read (dotenv with C($VAR) expansion of earlier keys; keys in any case).
-      - Options given to the module win over the file. Relative paths inside the file are relative to its directory.
-      - Every key CanvOS would read differently is named in a warning - a key in another case (CanvOS matches keys
-        case-sensitively and ignores C(K8s_VERSION)), a key one side does not read (for example C(IS_UKI)), a
-        boolean that is not exactly C(true) or C(false).
-      - A boolean key with an empty value (C(UPDATE_KERNEL=), which CanvOS reads as true) takes this collection's
-        default; the warning says what CanvOS would have done.
-    type: path
-  dest:
-    description:
-      - Write the resulting configuration as a CanvOS C(.arg) file at this path (atomically; mode 0600 when a proxy
-        URL carries credentials, else 0644).
-      - The task reports a change only when the file content (or its mode) changes.
-    type: path
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
@@ -53,7 +39,7 @@ attributes:
     support: full
     details: The diff of O(dest), with proxy passwords masked.
 notes:
-  - The versions table shipped with the collection has the same shape as CanvOS C(k8s_version.json); replace it with
+  - The versions table shipped with the collection is CanvOS v4.10.0's C(k8s_version.json); replace it with
     O(k8s_versions_file).
   - The role M(edgeforge.artifacts.build_config) calls this module with every flat variable and sets the fact
     C(build_config_plan) that the other roles read.
@@ -226,80 +212,94 @@ arg_file_written:
 """
 
 import os
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import (
-    DEPRECATED_OPTIONS,
-    OPTIONS,
-    BuildConfig,
-    read_arg_file,
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.config import schema
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.arg_options import read_arg_file
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.plan import BuildConfig
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.proxies import (
+    PROXY_NAMES,
+    mask_text,
     url_password,
 )
 
-_CHOICES = {
-    "os_distribution": ["ubuntu", "opensuse-leap", "rhel", "sles"],
-    "k8s_distribution": ["k3s", "kubeadm", "kubeadm-fips", "rke2", "nodeadm", "canonical"],
-    "arch": ["amd64", "arm64"],
-}
-_PATHS = ("clusterconfig", "edge_custom_config", "k8s_versions_file", "proxy_cert_path")
-_CREDENTIALS_RE = re.compile(r"(://[^/@\s:]*:)[^@\s]*@")
-
 
 def argument_spec():
-    spec = {}
-    for name, (kind, _default) in OPTIONS.items():
-        if kind == "bool":
-            spec[name] = dict(type="bool")
-        elif kind == "list":
-            spec[name] = dict(type="list", elements="path")
-        elif kind == "versions":
-            spec[name] = dict(type="raw")
-        elif name in _PATHS:
-            spec[name] = dict(type="path")
-        else:
-            spec[name] = dict(type="str")
-        if name in _CHOICES:
-            spec[name]["choices"] = _CHOICES[name]
-    spec["http_proxy"]["no_log"] = False  # masked explicitly instead (see DOCUMENTATION)
-    spec["https_proxy"]["no_log"] = False
-    spec["s3_key"]["no_log"] = False  # an S3 object name, not a key
-    spec["proxy_cert_path"] = dict(type="path")
-    spec["arg_file"] = dict(type="path")
-    spec["dest"] = dict(type="path")
-    return spec
+    """Made from the option schema (plugins/module_utils/config/schema.py), like this module's doc fragment."""
+    return schema.argument_spec()
 
 
-def mask_text(text):
-    """Mask the password of every user:password@ URL in ``text``."""
-    return _CREDENTIALS_RE.sub(r"\1********@", text or "")
+def _hide_passwords(module, options):
+    """Keep proxy passwords out of every output (result, invocation, errors) from the start."""
+    for name in PROXY_NAMES:
+        password = url_password(options.get(name))
+        if password:
+            module.no_log_values.add(password)
+
+
+def _options(module):
+    """The options of the .arg file (if any), overridden by those given to the module."""
+    params = module.params
+    options = {}
+    if params["arg_file"]:
+        from_file = read_arg_file(params["arg_file"])
+        _hide_passwords(module, from_file)
+        for message in from_file.differences + from_file.notes:
+            module.warn("%s: %s" % (params["arg_file"], message))
+        options.update(from_file)
+    for name in schema.CONFIG_NAMES + schema.DEPRECATED_NAMES:
+        if params.get(name) is not None:
+            options[name] = params[name]
+    return options
+
+
+def _read_dest(module, dest, result):
+    """(text, mode) of the existing .arg at ``dest``, or (None, None)."""
+    if not os.path.exists(dest):
+        return None, None
+    if not os.path.isfile(dest):
+        module.fail_json(msg="dest: %r is not valid; a regular file path (it is a directory or special file)"
+                         % dest, **result)
+    try:
+        with open(dest, "r", encoding="utf-8") as handle:
+            before = handle.read()
+    except (IOError, OSError, UnicodeDecodeError) as err:
+        module.fail_json(msg="dest: cannot read %s: %s" % (dest, err), **result)
+    return before, os.stat(dest).st_mode & 0o7777
+
+
+def _write_dest(module, config, dest, result):
+    """Write the .arg when its content or (credential-bearing) mode changes; check mode and diff."""
+    text = config.arg_text()
+    mode = config.arg_file_mode
+    before, before_mode = _read_dest(module, dest, result)
+    content_changed = before != text
+    # Tighten a credential-bearing file's mode; never loosen a mode the user chose.
+    mode_changed = before is not None and mode == 0o600 and before_mode != 0o600
+    if not (content_changed or mode_changed):
+        return
+    result["changed"] = True
+    if module._diff:
+        result["diff"] = dict(before=mask_text(before or ""), after=mask_text(text),
+                              before_header=dest, after_header=dest)
+    if module.check_mode:
+        return
+    if not content_changed:
+        os.chmod(dest, 0o600)
+        return
+    keep_mode = before_mode if before_mode is not None and mode != 0o600 else mode
+    try:
+        config.write_arg(dest, mode=keep_mode)
+    except (IOError, OSError) as err:
+        module.fail_json(msg="dest: cannot write %s: %s" % (dest, err), **result)
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    # Keep proxy passwords out of every output (result, invocation, errors) from the start.
-    for name in ("http_proxy", "https_proxy"):
-        password = url_password(params.get(name))
-        if password:
-            module.no_log_values.add(password)
-
+    _hide_passwords(module, module.params)
     try:
-        options = {}
-        if params["arg_file"]:
-            from_file = read_arg_file(params["arg_file"])
-            for name in ("http_proxy", "https_proxy"):
-                password = url_password(from_file.get(name))
-                if password:
-                    module.no_log_values.add(password)
-            for message in from_file.differences + from_file.notes:
-                module.warn("%s: %s" % (params["arg_file"], message))
-            options.update(from_file)
-        for name in list(OPTIONS) + list(DEPRECATED_OPTIONS):
-            if params.get(name) is not None:
-                options[name] = params[name]
-        config = BuildConfig.from_options(options)
+        config = BuildConfig.from_options(_options(module))
     except EdgeforgeError as err:
         module.fail_json(msg=mask_text(str(err)))
 
@@ -313,43 +313,10 @@ def main():
 
     result = dict(changed=False)
     result.update(config.plan(mask=True))
-
-    dest = params["dest"]
-    if dest:
-        dest = os.path.abspath(dest)
+    if module.params["dest"]:
+        dest = os.path.abspath(module.params["dest"])
         result["arg_file_written"] = dest
-        text = config.arg_text()
-        mode = config.arg_file_mode
-        before = None
-        before_mode = None
-        if os.path.exists(dest):
-            if not os.path.isfile(dest):
-                module.fail_json(msg="dest: %r is not valid; a regular file path (it is a directory or special file)"
-                                 % dest, **result)
-            try:
-                with open(dest, "r", encoding="utf-8") as handle:
-                    before = handle.read()
-            except (IOError, OSError, UnicodeDecodeError) as err:
-                module.fail_json(msg="dest: cannot read %s: %s" % (dest, err), **result)
-            before_mode = os.stat(dest).st_mode & 0o7777
-        content_changed = before != text
-        # Tighten a credential-bearing file's mode; never loosen a mode the user chose.
-        mode_changed = before is not None and mode == 0o600 and before_mode != 0o600
-        if content_changed or mode_changed:
-            result["changed"] = True
-            if module._diff:
-                result["diff"] = dict(before=mask_text(before or ""), after=mask_text(text),
-                                      before_header=dest, after_header=dest)
-            if not module.check_mode:
-                if content_changed:
-                    keep_mode = before_mode if before_mode is not None and mode != 0o600 else mode
-                    try:
-                        config.write_arg(dest, mode=keep_mode)
-                    except (IOError, OSError) as err:
-                        module.fail_json(msg="dest: cannot write %s: %s" % (dest, err), **result)
-                else:
-                    os.chmod(dest, 0o600)
-
+        _write_dest(module, config, dest, result)
     module.exit_json(**result)
 
 

@@ -9,13 +9,15 @@ import sys
 import pytest
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import (
-    DEFAULT_PE_VERSION,
-    FIPS_SPECTRO_PUB_REPO,
-    OPTIONS,
     BuildConfig,
     mask_url,
     read_arg_file,
     with_real_proxies,
+)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.schema import (
+    CONFIG_NAMES as OPTIONS,
+    DEFAULT_PE_VERSION,
+    FIPS_SPECTRO_PUB_REPO,
 )
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.k8s_versions import (

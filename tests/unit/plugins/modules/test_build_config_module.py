@@ -189,7 +189,7 @@ def _fragment_options():
 
 def test_doc_fragment_matches_the_argument_spec(module):
     fragment = _fragment_options()
-    own = yaml.safe_load(module.DOCUMENTATION)["options"]
+    own = yaml.safe_load(module.DOCUMENTATION).get("options") or {}
     documented = dict(fragment, **own)
     spec = module.argument_spec()
     assert set(documented) == set(spec)
@@ -213,3 +213,27 @@ def test_role_argument_specs_document_every_variable(module):
         tasks = yaml.safe_load(handle)
     passed = tasks[0]["edgeforge.artifacts.build_config"]
     assert set(passed) == set(spec)  # the role passes every option through
+
+
+def test_the_schema_is_the_one_source_of_the_options(module):
+    """The argument spec is the schema's; the choices are the constants the value rules use."""
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.config import rules, schema
+
+    spec = module.argument_spec()
+    assert list(spec) == [option.name for option in schema.OPTIONS]
+    assert spec["k8s_distribution"]["choices"] == list(schema.K8S_DISTRIBUTIONS)
+    assert spec["os_distribution"]["choices"] == list(schema.OS_DISTRIBUTIONS)
+    assert spec["arch"]["choices"] == list(schema.ARCHES)
+    assert "one of %s" % ", ".join(schema.ARCHES) == rules.ALLOWED["arch"]
+    for option in schema.OPTIONS:
+        assert option.description and option.arg_key == option.name.upper(), option.name
+    assert schema.SECRET_NAMES == ("http_proxy", "https_proxy")
+
+
+def test_generated_files_are_current():
+    """scripts/gen-config-files.py --check: the doc fragment, role argument specs and role task match the schema."""
+    import subprocess
+
+    result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "scripts", "gen-config-files.py"), "--check"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
