@@ -88,7 +88,8 @@ options:
   base_image:
     description:
       - Base OS image (a Kairos core image) to build from (CanvOS C(BASE_IMAGE)), a full reference in a registry.
-      - Required for V(rhel), V(sles) and FIPS builds.
+      - "Required for V(rhel), V(sles) and FIPS builds. Jetson bases (C(nvidia-jetson-agx-orin)) are refused: CanvOS
+        adds a mount overlay to them that this collection does not build."
       - When not set for Ubuntu,
         C(<spectro_pub_repo>/edge/kairos-ubuntu:<os_version>-core-<arch>-generic-<kairos_version>); for openSUSE Leap
         C(<spectro_pub_repo>/edge/kairos-opensuse:leap-<os_version>-core-<arch>-generic-<kairos_version>).
@@ -108,8 +109,8 @@ options:
     description:
       - Registry path the upstream Spectro Cloud images come from (CanvOS C(SPECTRO_PUB_REPO)); point it at a mirror
         to build air-gapped.
-      - When not set, V(us-docker.pkg.dev/palette-images); FIPS builds (O(fips_enabled) or V(kubeadm-fips)) then use
-        V(us-docker.pkg.dev/palette-images-fips).
+      - When not set, V(us-docker.pkg.dev/palette-images); with O(fips_enabled)
+        V(us-docker.pkg.dev/palette-images-fips), as in CanvOS (V(kubeadm-fips) alone does not switch).
     type: str
   spectro_luet_repo:
     description:

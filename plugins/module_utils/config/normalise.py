@@ -156,15 +156,18 @@ def _exclusions(draft):
 
 
 def _repositories(draft):
-    """The luet repository follows the registry the user chose (a mirror), never the FIPS switch: CanvOS keeps
-    SPECTRO_LUET_REPO on palette-images for FIPS builds (CONFORMANCE 2.1)."""
+    """As CanvOS (CONFORMANCE 2.1): only fips_enabled moves the default spectro_pub_repo to palette-images-fips,
+    and never the luet repository, which follows the registry the user chose (a mirror)."""
     cfg = draft.cfg
-    fips = cfg["fips_enabled"] or cfg["k8s_distribution"] == "kubeadm-fips"
     rules.validate_registry_path("spectro_pub_repo", cfg["spectro_pub_repo"])
     if not cfg["spectro_luet_repo"]:
         cfg["spectro_luet_repo"] = cfg["spectro_pub_repo"] + "/edge"
-    if fips and cfg["spectro_pub_repo"] == DEFAULT_SPECTRO_PUB_REPO:
+    if cfg["fips_enabled"] and cfg["spectro_pub_repo"] == DEFAULT_SPECTRO_PUB_REPO:
         cfg["spectro_pub_repo"] = FIPS_SPECTRO_PUB_REPO
+    if cfg["k8s_distribution"] == "kubeadm-fips" and not cfg["fips_enabled"]:
+        draft.warnings.append("k8s_distribution is kubeadm-fips but fips_enabled is false: as in CanvOS, the base "
+                              "image, provider and stylus images come from %s, not the FIPS registry; set "
+                              "fips_enabled and a FIPS base_image for a FIPS build." % cfg["spectro_pub_repo"])
     rules.validate_registry_path("spectro_luet_repo", cfg["spectro_luet_repo"])
 
 
@@ -173,6 +176,7 @@ def _base_image(draft):
     dist = cfg["os_distribution"]
     if cfg["base_image"]:
         rules.validate_image_ref("base_image", cfg["base_image"])
+        rules.check_not_jetson(cfg["base_image"])
     elif dist in ("rhel", "sles"):
         raise ValidationError("base_image", "", "an image reference of a Kairos %s core image: required for "
                               "os_distribution %s (CanvOS publishes no default base image for it)" % (dist, dist))

@@ -237,6 +237,14 @@ def os_version(dist, value, warnings):
     return OS_VERSION_ALIASES.get(value, value)
 
 
+def check_not_jetson(base_image):
+    """CanvOS adds a Jetson mount overlay (/etc/kairos/mount.yaml) to these bases; this collection does not."""
+    if "nvidia-jetson-agx-orin" in base_image:
+        raise ValidationError("base_image", base_image, "a base image other than a Jetson (nvidia-jetson-agx-orin) "
+                              "one: CanvOS adds its /etc/kairos/mount.yaml overlay to those, which this collection "
+                              "does not build")
+
+
 def check_iso_name(iso):
     if not _ISO_NAME_RE.match(iso) or len(iso) > 200:
         hint = " (leave out the .iso extension)" if iso.lower().endswith(".iso") else ""

@@ -144,7 +144,8 @@ OPTIONS = (
     )),
     Option("base_image", "str", derived=True, description=(
         "Base OS image (a Kairos core image) to build from (CanvOS C(BASE_IMAGE)), a full reference in a registry.",
-        "Required for V(rhel), V(sles) and FIPS builds.",
+        "Required for V(rhel), V(sles) and FIPS builds. Jetson bases (C(nvidia-jetson-agx-orin)) are refused: CanvOS "
+        "adds a mount overlay to them that this collection does not build.",
         "When not set for Ubuntu, C(<spectro_pub_repo>/edge/kairos-ubuntu:<os_version>-core-<arch>-generic-"
         "<kairos_version>); for openSUSE Leap C(<spectro_pub_repo>/edge/kairos-opensuse:leap-<os_version>-core-"
         "<arch>-generic-<kairos_version>).",
@@ -162,7 +163,7 @@ OPTIONS = (
     Option("spectro_pub_repo", "str", default=DEFAULT_SPECTRO_PUB_REPO, derived=True, description=(
         "Registry path the upstream Spectro Cloud images come from (CanvOS C(SPECTRO_PUB_REPO)); point it at a "
         "mirror to build air-gapped.",
-        "When not set, V(%s); FIPS builds (O(fips_enabled) or V(kubeadm-fips)) then use V(%s)."
+        "When not set, V(%s); with O(fips_enabled) V(%s), as in CanvOS (V(kubeadm-fips) alone does not switch)."
         % (DEFAULT_SPECTRO_PUB_REPO, FIPS_SPECTRO_PUB_REPO),
     )),
     Option("spectro_luet_repo", "str", derived=True, description=(

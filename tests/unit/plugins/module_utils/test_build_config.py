@@ -194,15 +194,54 @@ def test_a_mirror_moves_the_luet_repo_with_it_fips_or_not():
             "127.0.0.1:5000/mirror/edge/luet-repo-amd:k3s-k8s-1.27.2-k3s1"
 
 
-def test_kubeadm_fips_uses_the_fips_repository_and_the_kubeadm_provider():
-    result = plan(k8s_distribution="kubeadm-fips", k8s_version="1.33.5")
+def test_kubeadm_fips_without_fips_enabled_stays_on_palette_images():
+    """CONFORMANCE 2.1: only FIPS_ENABLED=true switches SPECTRO_PUB_REPO; kubeadm-fips uses the kubeadm provider."""
+    config = BuildConfig.from_options({"k8s_distribution": "kubeadm-fips", "k8s_version": "1.33.5"})
+    result = config.plan()
+    assert result["config"]["spectro_pub_repo"] == PUB
+    assert result["config"]["spectro_luet_repo"] == PUB + "/edge"
+    assert result["sources"]["provider_source_image"] == PUB + "/edge/kairos-io/provider-kubeadm:v4.9.8"
+    assert result["builds"][0]["k8s_payload_image"] == PUB + "/edge/luet-repo-amd:kubeadm-fips-k8s-1.33.5"
+    assert result["base_image"].startswith(PUB + "/edge/kairos-ubuntu:22.04-")
+    assert result["provider_images"] == ["ttl.sh/ubuntu:kubeadm-fips-1.33.5-v4.9.21-demo"]
+    assert any("kubeadm-fips" in w and "fips_enabled" in w for w in config.warnings)
+
+
+def test_kubeadm_fips_with_fips_enabled_uses_the_fips_repository():
+    result = plan(k8s_distribution="kubeadm-fips", k8s_version="1.33.5", fips_enabled=True,
+                  base_image="registry.example.com/fips/ubuntu:22.04-fips")
     fips = FIPS_SPECTRO_PUB_REPO
     assert result["config"]["spectro_pub_repo"] == fips
     assert result["config"]["spectro_luet_repo"] == PUB + "/edge"  # CanvOS never FIPS-switches the luet repo
-    assert result["builds"][0]["k8s_payload_image"] == PUB + "/edge/luet-repo-amd:kubeadm-fips-k8s-1.33.5"
     assert result["sources"]["provider_source_image"] == fips + "/edge/kairos-io/provider-kubeadm:v4.9.8"
-    assert result["base_image"].startswith(fips + "/edge/kairos-ubuntu:22.04-")
-    assert result["provider_images"] == ["ttl.sh/ubuntu:kubeadm-fips-1.33.5-v4.9.21-demo"]
+    assert result["builds"][0]["k8s_payload_image"] == PUB + "/edge/luet-repo-amd:kubeadm-fips-k8s-1.33.5"
+
+
+def test_jetson_base_image_is_refused():
+    """CONFORMANCE 2.5: CanvOS adds /etc/kairos/mount.yaml for Jetson bases; the collection does not build it."""
+    base = "registry.example.com/edge/kairos-ubuntu:22.04-core-arm64-nvidia-jetson-agx-orin-v4.0.4"
+    with pytest.raises(ValidationError) as err:
+        plan(base_image=base, arch="arm64", k8s_version="1.27.2")
+    assert err.value.param == "base_image" and "Jetson" in str(err.value)
+
+
+def test_template_with_k8s_1_33_5_names_the_documented_provider_image():
+    """CONFORMANCE 1.8: the template with K8S_VERSION=1.33.5 builds ttl.sh/ubuntu:k3s-1.33.5-v4.9.21-demo."""
+    options = read_arg_file(os.path.join(FIXTURES, "canvos-template.arg"))
+    options["k8s_version"] = "1.33.5"
+    result = BuildConfig.from_options(options).plan()
+    assert result["provider_images"] == ["ttl.sh/ubuntu:k3s-1.33.5-v4.9.21-demo"]
+    assert result["sources"]["stylus_framework_image"] == PUB + "/edge/stylus-framework-linux-amd64:v4.9.21"
+    assert result["installer_image"] == "palette-installer-image:v4.9.21-demo"
+
+
+@pytest.mark.parametrize("name", ["arch", "image_registry", "os_distribution", "pe_version", "iso_name",
+                                  "image_repo", "k8s_distribution"])
+def test_empty_required_values_are_refused(name):
+    """CONFORMANCE B6 / 1.3: CanvOS builds on with an empty value and fails obscurely later."""
+    with pytest.raises(ValidationError) as err:
+        BuildConfig.from_options({name: "", "k8s_version": "1.27.2"})
+    assert err.value.param == name and str(err.value).startswith("%s: '' is not valid" % name)
 
 
 def test_fips_enabled_switches_only_the_default_repository():
@@ -474,6 +513,8 @@ BAD_INPUTS = [
     ("k8s_distribution empty", {"k8s_distribution": ""}, "k8s_distribution", "",
      "CanvOS would silently build no provider image"),
     ("k8s_distribution unknown", {"k8s_distribution": "k0s"}, "k8s_distribution", "k0s",
+     "k3s, kubeadm, kubeadm-fips, rke2, nodeadm, canonical"),
+    ("k8s_distribution upper case", {"k8s_distribution": "K3S"}, "k8s_distribution", "K3S",
      "k3s, kubeadm, kubeadm-fips, rke2, nodeadm, canonical"),
     ("k8s_version unlisted", {"k8s_version": "1.27.3"}, "k8s_version", "1.27.3", "a version listed for k3s"),
     ("k8s_version bad format", {"k8s_version": "1.27"}, "k8s_version", "1.27", "a version listed for k3s"),
