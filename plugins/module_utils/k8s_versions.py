@@ -22,10 +22,7 @@ import re
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
 # The shipped table: CanvOS v4.10.0's k8s_version.json, as a generated Python module (AnsiballZ carries only .py).
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.k8s_version_table import (  # noqa: F401
-    K8S_VERSIONS,
-    SOURCE_SHA256,
-)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.k8s_version_table import K8S_VERSIONS
 
 
 VERSION_RE = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$")

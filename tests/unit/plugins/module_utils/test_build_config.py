@@ -20,11 +20,8 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.schema 
     FIPS_SPECTRO_PUB_REPO,
 )
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.k8s_versions import (
-    K8S_VERSIONS,
-    SOURCE_SHA256,
-    load_versions,
-)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.k8s_version_table import SOURCE_SHA256
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.k8s_versions import K8S_VERSIONS, load_versions
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                         "fixtures", "build_config")
