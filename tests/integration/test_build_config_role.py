@@ -63,6 +63,8 @@ def test_seed_arg_file_and_dest_round_trip(play, tmp_path):
     result, plan = play(extra)
     assert result.rc == 0, result.output
     assert plan["provider_images"] == ["ttl.sh/ubuntu:k3s-1.27.2-v4.4.12-palette-learn"]
+    # The guide's K8s_VERSION: read by us, ignored by CanvOS - the play says so (CONFORMANCE 1.2).
+    assert "K8s_VERSION: CanvOS matches keys case-sensitively" in result.output
     assert plan["arg_file_written"] == str(dest) and dest.exists()
     assert result.recap["localhost"]["changed"] >= 1
 
