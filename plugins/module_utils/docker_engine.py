@@ -11,8 +11,8 @@ Every module that talks to dockerd goes through :class:`DockerEngine`; modules n
 - Pushes scan EVERY event for ``error``/``errorDetail`` (the engine does not raise for a refused push), count the
   bytes sent from ``progressDetail`` and read the manifest digest from the final ``aux`` event.
 - Credentials stay in memory (``auth_config`` per call); ``~/.docker/config.json`` is only written on request.
-- Transient failures (connection reset/refused, HTTP 5xx, 429) are retried with exponential backoff, a bounded
-  number of times, then reported once with the registry, the image and the reason.
+- Transient failures (connection reset/refused, HTTP 5xx, 429) are retried with the collection's full-jitter backoff
+  (``common.retry_call``), a bounded number of times, then reported once with the registry, the image and the reason.
 
 Plain Python (no Ansible import): the pure parts are unit-tested without an engine.
 """
@@ -28,7 +28,8 @@ import os
 import re
 import time
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, atomic_write
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
+    EdgeforgeError, RetriesExhausted, atomic_write, retry_call)
 
 try:
     import docker
@@ -50,6 +51,7 @@ DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_INDEX = "https://index.docker.io/v1/"
 TAIL_LINES = 25
+MAX_RETRY_DELAY = 30.0
 
 _STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _EXIT_CODE_RE = re.compile(r"returned a non-zero code: (\d+)")
@@ -101,16 +103,6 @@ class TransientError(DockerEngineError):
 def is_transient(message):
     """True when an error message looks like a transient network/registry failure worth retrying."""
     return bool(message) and bool(_TRANSIENT_RE.search(str(message)))
-
-
-def backoff_delays(retries, initial=1.0, factor=2.0, maximum=30.0):
-    """The waits before each retry: ``initial * factor**n``, capped at ``maximum``; ``retries`` of them."""
-    delays = []
-    delay = float(initial)
-    for _attempt in range(max(0, int(retries))):
-        delays.append(min(delay, maximum))
-        delay *= factor
-    return delays
 
 
 def split_reference(reference):
@@ -456,30 +448,27 @@ class DockerEngine:
         return result
 
     def _with_retries(self, func, what, progress=None):
-        """Run ``func``; retry transient failures with exponential backoff, a bounded number of times."""
-        delays = backoff_delays(self.retries, self.retry_delay)
-        attempts = 0
+        """Run ``func``; retry transient failures (full-jitter backoff), a bounded number of times."""
         what_cap = what[0].upper() + what[1:]
-        while True:
-            attempts += 1
-            try:
-                return func()
-            except LoginRefused:
-                raise
-            except Exception as exc:  # pylint: disable=broad-except
-                text = _short(str(exc))
-                transient = isinstance(exc, TransientError) or (
-                    not isinstance(exc, DockerEngineError) and is_transient(text))
-                if transient and delays:
-                    delay = delays.pop(0)
-                    if progress:
-                        progress("%s: transient failure (%s); retry %d in %.1fs" % (what, text, attempts, delay))
-                    self.sleep(delay)
-                    continue
-                if transient:
-                    raise DockerEngineError("%s failed after %d attempt%s: %s" % (
-                        what_cap, attempts, "" if attempts == 1 else "s", text))
-                raise DockerEngineError("%s failed: %s" % (what_cap, text))
+
+        def retryable(exc):
+            if isinstance(exc, TransientError):
+                return True
+            return not isinstance(exc, DockerEngineError) and is_transient(str(exc))
+
+        def on_retry(exc, attempt, delay):
+            if progress:
+                progress("%s: transient failure (%s); retry %d in %.1fs" % (what, _short(str(exc)), attempt, delay))
+
+        try:
+            return retry_call(func, retryable, self.retries, self.retry_delay, MAX_RETRY_DELAY, self.sleep, on_retry)
+        except LoginRefused:
+            raise
+        except RetriesExhausted as exc:
+            raise DockerEngineError("%s failed after %d attempt%s: %s" % (
+                what_cap, exc.attempts, "" if exc.attempts == 1 else "s", _short(str(exc.cause)))) from exc.cause
+        except Exception as exc:  # pylint: disable=broad-except  # reported once, naming what failed
+            raise DockerEngineError("%s failed: %s" % (what_cap, _short(str(exc)))) from exc
 
 
 def _short(text, limit=600):

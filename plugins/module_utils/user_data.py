@@ -27,11 +27,10 @@ except ImportError as exc:  # pragma: no cover - PyYAML ships with ansible-core
     HAS_YAML = False
     YAML_IMPORT_ERROR = exc
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import MASK, EdgeforgeError, mask_secrets
 
 
 HEADER = "#cloud-config"
-MASK = "********"
 
 # Keys whose values are secrets wherever they appear in the document.
 SECRET_KEYS = ("edgeHostToken", "password", "passwd")
@@ -496,10 +495,7 @@ def mask_text(text, secrets=()):
         return text
     text = _BLOCK_SECRET_RE.sub(lambda m: m.group("lead") + " " + MASK, text)
     text = _FLOW_SECRET_RE.sub(lambda m: m.group("lead") + " " + MASK, text)
-    for secret in sorted(set(secrets), key=len, reverse=True):
-        if len(secret) >= 3:
-            text = text.replace(secret, MASK)
-    return text
+    return mask_secrets(text, secrets)
 
 
 def secrets_of_text(text):

@@ -265,7 +265,6 @@ valid:
   sample: true
 """
 
-import hashlib
 import os
 import stat
 import traceback
@@ -273,7 +272,8 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, atomic_write
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
+    EdgeforgeError, atomic_write, sha256_hex)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.user_data import (
     HAS_YAML,
     YAML_IMPORT_ERROR,
@@ -391,7 +391,7 @@ def main():
         module.warn(warning)
 
     preview = mask_text(text, secrets)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    digest = sha256_hex(text)
     result = dict(changed=False, sha256=digest, preview=preview, valid=True)
 
     if params["validate_only"]:
