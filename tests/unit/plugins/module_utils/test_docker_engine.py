@@ -177,3 +177,12 @@ def test_a_refused_login_is_not_retried():
     with pytest.raises(de.LoginRefused):
         engine._with_retries(refused, "login to r")  # pylint: disable=protected-access
     assert len(calls) == 1 and engine.slept == []
+
+
+def test_every_name_stays_importable_from_docker_engine():
+    # Other modules import these from docker_engine; the engine-free parts now live in the docker package.
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker import streams
+    for name in de.__all__:
+        assert hasattr(de, name), name
+    assert de.BuildStream is streams.BuildStream
+    assert de.DockerEngine.__module__ == de.__name__
