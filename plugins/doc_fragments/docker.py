@@ -57,12 +57,14 @@ options:
   retries:
     description:
       - How many times a transient failure (connection reset or refused, HTTP 5xx, HTTP 429) is retried, with
-        exponential backoff, before the task fails naming the registry, the image and the reason.
+        exponential backoff and full jitter, before the task fails naming the registry, the image and the reason.
     type: int
     default: 3
   retry_delay:
     description:
-      - Seconds before the first retry; each further retry waits twice as long (capped at 30 seconds).
+      - The longest wait before the first retry, in seconds; the limit doubles at each further retry (capped at 30
+        seconds). Each wait is a random time up to the limit (full jitter), so build hosts that failed together do
+        not retry together.
     type: float
     default: 1.0
 requirements:

@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeforge.artifacts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Helpers shared by every edgeforge.artifacts module: errors, atomic files, progress logs.
+"""Helpers shared by every edgeforge.artifacts module: errors, atomic files, progress logs, and the one way the
+collection hashes (``sha256_hex``, ``sha256_file``, ``inputs_digest``), masks secrets (``mask_secrets``) and retries
+what has no retries of its own (``retry_call``).
 
 Plain Python: unit tests import this without Ansible.
 """
@@ -10,9 +12,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
+import random
+import re
 import tempfile
 import time
+
+# How every secret is shown in results, diffs, messages and logs.
+MASK = "********"
 
 
 class EdgeforgeError(Exception):
@@ -59,12 +67,86 @@ def atomic_write(path, data, mode=0o644):
             handle.write(data)
 
 
-def sha256_file(path, chunk_size=4 * 1024 * 1024):
+def sha256_hex(data):
+    """The SHA-256 hex digest of ``data`` (str as UTF-8, or bytes)."""
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path, chunk_size=8 * 1024 * 1024, progress=None):
+    """The SHA-256 hex digest of a file, read in chunks; ``progress(bytes_done)`` after each chunk if given."""
     digest = hashlib.sha256()
+    done = 0
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(chunk_size), b""):
             digest.update(chunk)
+            done += len(chunk)
+            if progress:
+                progress(done)
     return digest.hexdigest()
+
+
+def inputs_digest(parts):
+    """``sha256:<hex>`` of the canonical JSON of ``parts``: the one format of every "inputs" digest (image labels,
+    disk stamps), so equal inputs give equal digests whichever part of the collection computes them."""
+    return "sha256:" + sha256_hex(json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str))
+
+
+_URL_PASSWORD_RE = re.compile(r"(?P<lead>://[^/@\s:]*:)[^@\s]*@")
+
+
+def mask_secrets(text, secrets=()):
+    """``text`` with each known secret value, and the password of every ``scheme://user:password@`` URL, as MASK.
+
+    Values shorter than 3 characters are left alone: masking them would garble unrelated text.
+    """
+    if not text:
+        return text
+    text = _URL_PASSWORD_RE.sub(lambda match: match.group("lead") + MASK + "@", str(text))
+    for secret in sorted({str(value) for value in secrets if value}, key=len, reverse=True):
+        if len(secret) >= 3:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def full_jitter_delays(retries, base=1.0, cap=30.0, rng=random.random):
+    """The waits before each of ``retries`` retries: uniform in [0, min(cap, base * 2**n)] ("full jitter"), so
+    clients failing together do not retry together."""
+    return [rng() * min(float(cap), float(base) * 2 ** attempt) for attempt in range(max(0, int(retries)))]
+
+
+class RetriesExhausted(EdgeforgeError):
+    """A retryable failure that still failed after the last retry: ``attempts`` and ``cause`` (the last error)."""
+
+    def __init__(self, message, attempts, cause):
+        self.attempts = attempts
+        self.cause = cause
+        super().__init__(message)
+
+
+def retry_call(func, retryable, retries=3, base=1.0, cap=30.0, sleep=time.sleep, on_retry=None, rng=random.random):
+    """Call ``func()``; when it raises an exception that ``retryable(exc)`` accepts, wait (full-jitter backoff) and
+    call again, at most ``retries`` more times. ``on_retry(exc, attempt, delay)`` is told before each wait.
+
+    Other exceptions go through untouched; the last retryable one is raised as RetriesExhausted (cause attached).
+    For calls with no retries of their own only (Docker login and push): AWS calls use botocore's retry settings.
+    """
+    delays = full_jitter_delays(retries, base, cap, rng)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return func()
+        except Exception as exc:  # pylint: disable=broad-except  # filtered by retryable() just below
+            if not retryable(exc):
+                raise
+            if not delays:
+                raise RetriesExhausted(str(exc), attempt, exc) from exc
+            delay = delays.pop(0)
+            if on_retry:
+                on_retry(exc, attempt, delay)
+            sleep(delay)
 
 
 class ProgressLog:

@@ -11,24 +11,30 @@ Every module that talks to dockerd goes through :class:`DockerEngine`; modules n
 - Pushes scan EVERY event for ``error``/``errorDetail`` (the engine does not raise for a refused push), count the
   bytes sent from ``progressDetail`` and read the manifest digest from the final ``aux`` event.
 - Credentials stay in memory (``auth_config`` per call); ``~/.docker/config.json`` is only written on request.
-- Transient failures (connection reset/refused, HTTP 5xx, 429) are retried with exponential backoff, a bounded
-  number of times, then reported once with the registry, the image and the reason.
+- Transient failures (connection reset/refused, HTTP 5xx, 429) are retried with the collection's full-jitter backoff
+  (``common.retry_call``), a bounded number of times, then reported once with the registry, the image and the reason.
 
-Plain Python (no Ansible import): the pure parts are unit-tested without an engine.
+Plain Python (no Ansible import). The parts that need no engine (references, event streams, errors, the Docker
+config file) live in the ``docker`` package beside this module and are unit-tested without one; every name stays
+importable from here.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import base64
-import collections
-import json
 import os
-import re
 import time
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, atomic_write
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import RetriesExhausted, retry_call
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker.config_file import (
+    docker_config_entry, write_docker_config)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker.errors import (
+    BuildError, DockerEngineError, LoginRefused, TransientError, is_transient, short_text as _short)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker.references import (
+    DOCKER_HUB, DOCKER_HUB_INDEX, parse_reference, registry_label, split_reference)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker.streams import (
+    TAIL_LINES, BuildStream, PushStream)
 
 try:
     import docker
@@ -46,225 +52,16 @@ except ImportError as exc:  # reported by the modules with missing_required_lib(
     DockerException = ImageNotFound = NotFound = APIError
 
 
+# Every name other files import from here, wherever it is defined now.
+__all__ = [
+    "DEFAULT_DOCKER_HOST", "DOCKER_ARGUMENT_SPEC", "DOCKER_HUB", "DOCKER_HUB_INDEX", "DOCKER_IMPORT_ERROR",
+    "HAS_DOCKER", "TAIL_LINES", "BuildError", "BuildStream", "DockerEngine", "DockerEngineError", "LoginRefused",
+    "PushStream", "TransientError", "docker_config_entry", "engine_factory", "is_transient", "parse_reference",
+    "registry_label", "split_reference", "write_docker_config",
+]
+
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-DOCKER_HUB = "docker.io"
-DOCKER_HUB_INDEX = "https://index.docker.io/v1/"
-TAIL_LINES = 25
-
-_STEP_RE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
-_EXIT_CODE_RE = re.compile(r"returned a non-zero code: (\d+)")
-_TRANSIENT_RE = re.compile(
-    r"connection reset|connection refused|broken pipe|i/o timeout|timeout exceeded|timed out|unexpected EOF"
-    r"|EOF$|no route to host|server misbehaving|temporarily unavailable|too many requests|toomanyrequests"
-    r"|\b(429|500|502|503|504)\b|Internal Server Error|Bad Gateway|Service Unavailable|Gateway Timeout",
-    re.IGNORECASE,
-)
-
-
-class DockerEngineError(EdgeforgeError):
-    """A Docker engine or registry operation failed (message says what, where and why)."""
-
-
-class BuildError(DockerEngineError):
-    """A build failed: carries the failing step, its exit code and the last lines of output."""
-
-    def __init__(self, image, step, exit_code, tail, log_path=None, reason=None):
-        self.image = image
-        self.step = step
-        self.exit_code = exit_code
-        self.tail = list(tail)
-        self.log_path = log_path
-        self.reason = reason
-        parts = ["Build of %s failed" % image]
-        if step:
-            parts.append(" at %s" % step)
-        if exit_code is not None:
-            parts.append(" (exit code %s)" % exit_code)
-        if reason:
-            parts.append(": %s" % reason)
-        message = "".join(parts)
-        if self.tail:
-            message += "\nLast lines of output:\n" + "\n".join(self.tail)
-        if log_path:
-            message += "\nFull build log: %s" % log_path
-        super().__init__(message)
-
-
-class LoginRefused(DockerEngineError):
-    """The registry refused the credentials (not retried)."""
-
-
-class TransientError(DockerEngineError):
-    """A failure worth retrying (connection reset/refused, 5xx, 429)."""
-
-
-def is_transient(message):
-    """True when an error message looks like a transient network/registry failure worth retrying."""
-    return bool(message) and bool(_TRANSIENT_RE.search(str(message)))
-
-
-def backoff_delays(retries, initial=1.0, factor=2.0, maximum=30.0):
-    """The waits before each retry: ``initial * factor**n``, capped at ``maximum``; ``retries`` of them."""
-    delays = []
-    delay = float(initial)
-    for _attempt in range(max(0, int(retries))):
-        delays.append(min(delay, maximum))
-        delay *= factor
-    return delays
-
-
-def split_reference(reference):
-    """``registry/repo:tag`` -> (registry, repository-with-registry, tag). The registry is ``docker.io`` for Hub."""
-    repository, tag = parse_reference(reference)
-    first = repository.split("/", 1)[0]
-    if "/" in repository and ("." in first or ":" in first or first == "localhost"):
-        registry = first
-    else:
-        registry = DOCKER_HUB
-    return registry, repository, tag or "latest"
-
-
-def parse_reference(reference):
-    """Split ``name[:tag][@digest]`` into (name, tag-or-digest) without the Docker SDK."""
-    if "@" in reference:
-        name, digest = reference.split("@", 1)
-        return name, digest
-    slash = reference.rfind("/")
-    colon = reference.rfind(":")
-    if colon > slash:
-        return reference[:colon], reference[colon + 1:]
-    return reference, None
-
-
-def registry_label(registry):
-    """How the registry is named to the user (Docker Hub spelled out)."""
-    return "Docker Hub (docker.io)" if registry in (DOCKER_HUB, "index.docker.io", DOCKER_HUB_INDEX) else registry
-
-
-class BuildStream:
-    """Consumes classic-builder JSON events: writes the full log, reports steps, remembers the failure context."""
-
-    def __init__(self, log_handle=None, progress=None, label="", tail_lines=TAIL_LINES):
-        self.log_handle = log_handle
-        self.progress = progress
-        self.label = label
-        self.step = None
-        self.step_output = collections.deque(maxlen=tail_lines)
-        self.image_id = None
-        self.error = None
-        self.error_detail = None
-        self._partial = ""
-
-    def _line(self, line):
-        if self.log_handle:
-            self.log_handle.write(line + "\n")
-        match = _STEP_RE.match(line)
-        if match:
-            self.step = "step %s/%s (%s)" % (match.group(1), match.group(2), match.group(3).strip())
-            self.step_output.clear()
-            if self.progress:
-                self.progress("%s%s" % ("[%s] " % self.label if self.label else "", line))
-        elif line.strip():
-            self.step_output.append(line)
-
-    def feed(self, event):
-        """Handle one decoded event dict."""
-        if "stream" in event:
-            text = self._partial + event["stream"]
-            lines = text.split("\n")
-            self._partial = lines.pop()
-            for line in lines:
-                self._line(line.rstrip("\r"))
-        if "aux" in event and isinstance(event["aux"], dict) and event["aux"].get("ID"):
-            self.image_id = event["aux"]["ID"]
-        if "error" in event or "errorDetail" in event:
-            self.flush()
-            detail = event.get("errorDetail") or {}
-            self.error = event.get("error") or detail.get("message") or "unknown build error"
-            self.error_detail = detail
-            if self.log_handle:
-                self.log_handle.write("ERROR: %s\n" % self.error)
-        if self.log_handle:
-            self.log_handle.flush()
-
-    def flush(self):
-        if self._partial:
-            self._line(self._partial)
-            self._partial = ""
-
-    def exit_code(self):
-        code = (self.error_detail or {}).get("code")
-        if code is not None:
-            return code
-        match = _EXIT_CODE_RE.search(self.error or "")
-        return int(match.group(1)) if match else None
-
-
-class PushStream:
-    """Consumes push events: any ``error``/``errorDetail`` is a failure, bytes from ``progressDetail``, aux digest."""
-
-    def __init__(self, progress=None, label=""):
-        self.progress = progress
-        self.label = label
-        self.layers = {}
-        self.existing = set()
-        self.digest = None
-        self.size = None
-        self.error = None
-        self._last_report = 0.0
-
-    def feed(self, event):
-        if "error" in event or "errorDetail" in event:
-            detail = event.get("errorDetail") or {}
-            self.error = event.get("error") or detail.get("message") or "unknown push error"
-            return
-        status = event.get("status") or ""
-        layer = event.get("id")
-        detail = event.get("progressDetail") or {}
-        if layer and status == "Pushing" and "current" in detail:
-            self.layers[layer] = max(self.layers.get(layer, 0), int(detail.get("current") or 0))
-            now = time.monotonic()
-            if self.progress and now - self._last_report >= 2.0:
-                self._last_report = now
-                self.progress("%spushing: %d bytes sent" % ("[%s] " % self.label if self.label else "", self.bytes_sent))
-        elif layer and status == "Layer already exists":
-            self.existing.add(layer)
-        elif layer and status == "Pushed" and layer not in self.layers:
-            # Small layers can finish without a progress event: count them as sent (size unknown -> 0).
-            self.layers.setdefault(layer, 0)
-        aux = event.get("aux")
-        if isinstance(aux, dict) and aux.get("Digest"):
-            self.digest = aux["Digest"]
-            self.size = aux.get("Size")
-
-    @property
-    def bytes_sent(self):
-        return sum(self.layers.values())
-
-
-def docker_config_entry(registry, username, password):
-    """The ``auths`` entry of a ``~/.docker/config.json`` for one registry."""
-    key = DOCKER_HUB_INDEX if registry in (DOCKER_HUB, "index.docker.io") else registry
-    token = base64.b64encode(("%s:%s" % (username, password)).encode("utf-8")).decode("ascii")
-    return key, {"auth": token}
-
-
-def write_docker_config(path, registry, username, password):
-    """Merge one registry's credentials into a Docker config file (mode 0600). Returns True if it changed."""
-    path = os.path.expanduser(path)
-    data = {}
-    if os.path.exists(path):
-        with open(path, "r", encoding="utf-8") as handle:
-            text = handle.read()
-        data = json.loads(text) if text.strip() else {}
-    key, entry = docker_config_entry(registry, username, password)
-    auths = data.setdefault("auths", {})
-    if auths.get(key) == entry:
-        return False
-    auths[key] = entry
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=0o600)
-    return True
+MAX_RETRY_DELAY = 30.0
 
 
 class DockerEngine:
@@ -456,35 +253,27 @@ class DockerEngine:
         return result
 
     def _with_retries(self, func, what, progress=None):
-        """Run ``func``; retry transient failures with exponential backoff, a bounded number of times."""
-        delays = backoff_delays(self.retries, self.retry_delay)
-        attempts = 0
+        """Run ``func``; retry transient failures (full-jitter backoff), a bounded number of times."""
         what_cap = what[0].upper() + what[1:]
-        while True:
-            attempts += 1
-            try:
-                return func()
-            except LoginRefused:
-                raise
-            except Exception as exc:  # pylint: disable=broad-except
-                text = _short(str(exc))
-                transient = isinstance(exc, TransientError) or (
-                    not isinstance(exc, DockerEngineError) and is_transient(text))
-                if transient and delays:
-                    delay = delays.pop(0)
-                    if progress:
-                        progress("%s: transient failure (%s); retry %d in %.1fs" % (what, text, attempts, delay))
-                    self.sleep(delay)
-                    continue
-                if transient:
-                    raise DockerEngineError("%s failed after %d attempt%s: %s" % (
-                        what_cap, attempts, "" if attempts == 1 else "s", text))
-                raise DockerEngineError("%s failed: %s" % (what_cap, text))
 
+        def retryable(exc):
+            if isinstance(exc, TransientError):
+                return True
+            return not isinstance(exc, DockerEngineError) and is_transient(str(exc))
 
-def _short(text, limit=600):
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[:limit] + "..."
+        def on_retry(exc, attempt, delay):
+            if progress:
+                progress("%s: transient failure (%s); retry %d in %.1fs" % (what, _short(str(exc)), attempt, delay))
+
+        try:
+            return retry_call(func, retryable, self.retries, self.retry_delay, MAX_RETRY_DELAY, self.sleep, on_retry)
+        except LoginRefused:
+            raise
+        except RetriesExhausted as exc:
+            raise DockerEngineError("%s failed after %d attempt%s: %s" % (
+                what_cap, exc.attempts, "" if exc.attempts == 1 else "s", _short(str(exc.cause)))) from exc.cause
+        except Exception as exc:  # pylint: disable=broad-except  # reported once, naming what failed
+            raise DockerEngineError("%s failed: %s" % (what_cap, _short(str(exc)))) from exc
 
 
 # Module options shared by every module that talks to the engine (see the edgeforge.artifacts.docker doc fragment).

@@ -25,14 +25,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
+    EdgeforgeError, ValidationError, mask_secrets)
 
 
 VERSION_PATH = "/v1/services/stylus/version"
 VERSION_RE = re.compile(r"version: ([^\n]+)")
 _PLAUSIBLE_VERSION_RE = re.compile(r"^v?\d+(\.\d+){1,3}([-+.][0-9A-Za-z.+-]+)?$")
 EXCERPT_LENGTH = 120
-MASK = "********"
 
 
 class PaletteApiError(EdgeforgeError):
@@ -80,8 +80,7 @@ def _excerpt(body, api_key):
     if isinstance(body, bytes):
         body = body.decode("utf-8", errors="replace")
     body = " ".join(body.split())
-    if api_key:
-        body = body.replace(api_key, MASK)
+    body = mask_secrets(body, [api_key])
     if len(body) > EXCERPT_LENGTH:
         body = body[:EXCERPT_LENGTH] + "..."
     return body or "(empty)"

@@ -17,13 +17,15 @@ description:
     with O(write_docker_config=true).
   - Before pushing, asks the registry for the tag's manifest digest; when it equals the digest the engine recorded
     for the local image, the push is skipped (status V(skipped)), so a re-run uploads nothing.
-  - Transient failures (connection reset or refused, HTTP 5xx, HTTP 429) are retried with exponential backoff, a
-    bounded number of times (O(retries)); then the task fails once, naming the registry, the image and the reason.
+  - Transient failures (connection reset or refused, HTTP 5xx, HTTP 429) are retried with exponential backoff and
+    full jitter (each wait is random, up to O(retry_delay) doubled at each retry), a bounded number of times
+    (O(retries)); then the task fails once, naming the registry, the image and the reason.
   - Warns that images pushed to V(ttl.sh) expire after 24 hours.
 author:
   - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.docker
+  - edgeforge.artifacts.attributes
 options:
   references:
     description:
@@ -65,11 +67,9 @@ seealso:
   - module: edgeforge.artifacts.provider_image
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Checks credentials and compares digests, reports V(would_push) or V(skipped), pushes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 
@@ -130,22 +130,62 @@ docker_config_written:
 """
 
 import time
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import docker  # noqa: F401  pylint: disable=unused-import
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
-    DOCKER_ARGUMENT_SPEC, DockerEngineError, engine_factory, registry_label, split_reference,
-    write_docker_config)
+    DOCKER_ARGUMENT_SPEC, DOCKER_IMPORT_ERROR, HAS_DOCKER, DockerEngineError, engine_factory, registry_label,
+    split_reference, write_docker_config)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.module_base import EdgeforgeModule
+
+TTL_SH_WARNING = ("Images pushed to ttl.sh expire after 24 hours (the default time limit): use them in a cluster "
+                  "profile within 24 hours, or push to a lasting registry such as Docker Hub.")
+
+
+def absent_images(module, engine, references):
+    """The references not in the engine: an error, except in check mode (the build step did not build them)."""
+    absent = set()
+    for ref in references:
+        if not engine.image(ref):
+            if not module.check_mode:
+                raise EdgeforgeError("Image %s is not in the Docker engine at %s: build it first (provider_image)"
+                                     % (ref, engine.docker_host))
+            absent.add(ref)
+    return absent
+
+
+def login(module, engine, registry):
+    """(auth_config or None, whether the Docker config file changed)."""
+    params = module.params
+    if not params["username"]:
+        return None, False
+    if params["password"] is None:
+        raise EdgeforgeError("password: required when username is set (registry %s)" % registry_label(registry))
+    auth = engine.login(registry, params["username"], params["password"])
+    written = False
+    if params["write_docker_config"] and not module.check_mode:
+        written = write_docker_config(params["docker_config_path"], registry, params["username"], params["password"])
+    return auth, written
+
+
+def push_one(module, engine, ref, reg, auth):
+    """Push one reference unless the registry already holds the engine's manifest; returns its result item."""
+    started = time.monotonic()
+    item = {"reference": ref, "registry": reg, "digest": None, "bytes_sent": 0}
+    remote = None
+    if not module.params["force"]:
+        try:
+            remote = engine.remote_digest(ref, auth_config=auth)
+        except DockerEngineError:
+            remote = None  # unknown: the push decides (and retries)
+    if remote and remote in engine.local_digests(ref):
+        item.update(status="skipped", digest=remote)
+    elif module.check_mode:
+        item.update(status="would_push")
+    else:
+        pushed = engine.push(ref, auth_config=auth, progress=module.log)
+        item.update(status="pushed", digest=pushed["digest"], bytes_sent=pushed["bytes_sent"])
+    item["seconds"] = round(time.monotonic() - started, 2)
+    return item
 
 
 def run(module):
@@ -156,53 +196,16 @@ def run(module):
     registry = params["registry"] or (registries[0] if registries else None)
     if registry in ("index.docker.io", "registry-1.docker.io"):
         registry = "docker.io"
-    warnings = []
-    absent = set()
-    for ref, reg in zip(references, registries):
-        if not engine.image(ref):
-            if module.check_mode:  # check mode of a whole play: the build step did not build it either
-                absent.add(ref)
-                continue
-            raise EdgeforgeError("Image %s is not in the Docker engine at %s: build it first (provider_image)"
-                                 % (ref, engine.docker_host))
-    if any(reg == "ttl.sh" for reg in registries):
-        warnings.append("Images pushed to ttl.sh expire after 24 hours (the default time limit): use them in a cluster "
-                        "profile within 24 hours, or push to a lasting registry such as Docker Hub.")
-    auth = None
-    config_written = False
-    if params["username"]:
-        if params["password"] is None:
-            raise EdgeforgeError("password: required when username is set (registry %s)" % registry_label(registry))
-        auth = engine.login(registry, params["username"], params["password"])
-        if params["write_docker_config"] and not module.check_mode:
-            config_written = write_docker_config(params["docker_config_path"], registry, params["username"],
-                                                 params["password"])
-    progress = module.log if hasattr(module, "log") else None
+    absent = absent_images(module, engine, references)
+    warnings = [TTL_SH_WARNING] if "ttl.sh" in registries else []
+    auth, config_written = login(module, engine, registry)
     results = []
     for ref, reg in zip(references, registries):
-        started = time.monotonic()
-        use_auth = auth if reg == registry else None
-        item = {"reference": ref, "registry": reg, "digest": None, "bytes_sent": 0}
-        remote = None
         if ref in absent:
-            item.update(status="would_push", seconds=0.0)
-            results.append(item)
-            continue
-        if not params["force"]:
-            try:
-                remote = engine.remote_digest(ref, auth_config=use_auth)
-            except DockerEngineError:
-                remote = None  # unknown: the push decides (and retries)
-        local = engine.local_digests(ref)
-        if remote and remote in local:
-            item.update(status="skipped", digest=remote)
-        elif module.check_mode:
-            item.update(status="would_push")
+            results.append({"reference": ref, "registry": reg, "digest": None, "bytes_sent": 0,
+                            "status": "would_push", "seconds": 0.0})
         else:
-            pushed = engine.push(ref, auth_config=use_auth, progress=progress)
-            item.update(status="pushed", digest=pushed["digest"], bytes_sent=pushed["bytes_sent"])
-        item["seconds"] = round(time.monotonic() - started, 2)
-        results.append(item)
+            results.append(push_one(module, engine, ref, reg, auth if reg == registry else None))
     changed = any(item["status"] in ("pushed", "would_push") for item in results) or config_written
     return dict(changed=changed, images=results, bytes_sent=sum(item["bytes_sent"] for item in results),
                 docker_config_written=config_written, warnings=warnings)
@@ -218,17 +221,9 @@ def main():
         docker_config_path=dict(type="path", default="~/.docker/config.json"),
         force=dict(type="bool", default=False),
     )
-    argument_spec.update(DOCKER_ARGUMENT_SPEC)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    try:
-        result = run(module)
-    except EdgeforgeError as err:
-        module.fail_json(msg=str(err))
-    for warning in result.pop("warnings"):
-        module.warn(warning)
-    module.exit_json(**result)
+    module = EdgeforgeModule(argument_spec=argument_spec, shared_specs=[DOCKER_ARGUMENT_SPEC],
+                             required_libraries=[("docker", HAS_DOCKER, DOCKER_IMPORT_ERROR)])
+    module.run(run)
 
 
 if __name__ == "__main__":

@@ -20,14 +20,9 @@ description:
   - Read-only, so it also runs in check mode.
 author:
   - edgeforge.artifacts contributors (@edgeforge)
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-    details: The module only reads from the Palette API, so it runs unchanged in check mode.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: none
+extends_documentation_fragment:
+  - edgeforge.artifacts.attributes
+  - edgeforge.artifacts.attributes.info_module
 options:
   endpoint:
     description:
@@ -87,33 +82,27 @@ url:
   sample: https://palette.example.com/v1/services/stylus/version
 """
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback
-from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.module_base import EdgeforgeModule
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.palette_api import get_agent_version
 
 
+def run(module):
+    params = module.params
+    answer = get_agent_version(params["endpoint"], params["api_key"], validate_certs=params["validate_certs"],
+                               timeout=params["timeout"])
+    return dict(changed=False, **answer)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            endpoint=dict(type="str", required=True, fallback=(env_fallback, ["PALETTE_ENDPOINT"])),
-            api_key=dict(type="str", required=True, no_log=True, fallback=(env_fallback, ["PALETTE_API_KEY"])),
-            validate_certs=dict(type="bool", default=True),
-            timeout=dict(type="int", default=30),
-        ),
-        supports_check_mode=True,
-    )
-    try:
-        answer = get_agent_version(
-            module.params["endpoint"],
-            module.params["api_key"],
-            validate_certs=module.params["validate_certs"],
-            timeout=module.params["timeout"],
-        )
-    except EdgeforgeError as err:
-        module.fail_json(msg=to_native(err))
-    module.exit_json(changed=False, **answer)
+    module = EdgeforgeModule(argument_spec=dict(
+        endpoint=dict(type="str", required=True, fallback=(env_fallback, ["PALETTE_ENDPOINT"])),
+        api_key=dict(type="str", required=True, no_log=True, fallback=(env_fallback, ["PALETTE_API_KEY"])),
+        validate_certs=dict(type="bool", default=True),
+        timeout=dict(type="int", default=30),
+    ))
+    module.run(run)
 
 
 if __name__ == "__main__":

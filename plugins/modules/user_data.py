@@ -27,13 +27,13 @@ author:
   - edgeforge.artifacts contributors (@edgeforge)
 requirements:
   - PyYAML
+extends_documentation_fragment:
+  - edgeforge.artifacts.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: In check mode O(dest) is not written; the result tells whether it would change.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff of O(dest), with the registration token and every password shown as C(********).
 options:
@@ -265,20 +265,14 @@ valid:
   sample: true
 """
 
-import hashlib
 import os
-import stat
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.common.text.converters import to_native
-
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, atomic_write
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, sha256_hex
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.module_base import EdgeforgeModule, parse_mode
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.user_data import (
     HAS_YAML,
     YAML_IMPORT_ERROR,
     collect_secrets,
-    mask_any_text,
     mask_text,
     render,
     secrets_of_text,
@@ -288,148 +282,101 @@ STRUCTURED = ("edge_host_token", "palette_endpoint", "project_name", "project_ui
               "registration_url", "ca_certs", "network", "registry_credentials", "install", "stages", "users",
               "vmxnet3_interface", "extra")
 
+ARGUMENT_SPEC = dict(
+    dest=dict(type="path"),
+    src=dict(type="path"),
+    content=dict(type="str", no_log=True),
+    validate_only=dict(type="bool", default=False),
+    mode=dict(type="str", default="0600"),
+    edge_host_token=dict(type="str", no_log=True),
+    palette_endpoint=dict(type="str"),
+    project_name=dict(type="str"),
+    project_uid=dict(type="str"),
+    tags=dict(type="dict"),
+    name=dict(type="str"),
+    registration_url=dict(type="str"),
+    ca_certs=dict(type="list", elements="str"),
+    network=dict(type="dict", options=dict(
+        http_proxy=dict(type="str"),
+        https_proxy=dict(type="str"),
+        no_proxy=dict(type="str"),
+        nameserver=dict(type="str"),
+        interfaces=dict(type="dict"),
+    )),
+    registry_credentials=dict(type="dict", options=dict(
+        domain=dict(type="str"),
+        username=dict(type="str"),
+        password=dict(type="str", no_log=True),
+        insecure=dict(type="bool"),
+        encoded_password=dict(type="bool"),
+    )),
+    install=dict(type="dict", options=dict(
+        poweroff=dict(type="bool"),
+        reboot=dict(type="bool"),
+        device=dict(type="str"),
+        grub_options=dict(type="dict"),
+        partitions=dict(type="dict"),
+        bind_mounts=dict(type="list", elements="str"),
+    )),
+    stages=dict(type="dict"),
+    users=dict(type="list", elements="dict", options=dict(
+        name=dict(type="str", required=True),
+        passwd=dict(type="str", no_log=True),
+        groups=dict(type="list", elements="str"),
+        ssh_authorized_keys=dict(type="list", elements="str", no_log=False),
+        lock_passwd=dict(type="bool", no_log=False),
+    )),
+    vmxnet3_interface=dict(type="str"),
+    extra=dict(type="dict"),
+)
 
-def _read(path):
-    with open(path, "rb") as handle:
-        return handle.read().decode("utf-8")
 
-
-def _parse_mode(module, value):
+def read_source(module):
+    """(base text, where it came from): O(src) or O(content). The secrets of a file are hidden from every output."""
+    src = module.params["src"]
+    if not src:
+        return module.params["content"], "content"
+    if not os.path.isfile(src):
+        raise EdgeforgeError("src: %s does not exist or is not a file" % src)
     try:
-        mode = int(str(value), 8)
-    except ValueError:
-        mode = -1
-    if not 0 <= mode <= 0o7777:
-        module.fail_json(msg="mode: %r is not valid; expected an octal file mode such as 0600" % value)
-    return mode
+        with open(src, "rb") as handle:
+            text = handle.read().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise EdgeforgeError("src: cannot read %s: %s" % (src, err)) from err
+    # The file is not a no_log option: make sure its secrets never reach any output.
+    module.no_log_values.update(value for value in secrets_of_text(text) if len(value) >= 3)
+    return text, src
+
+
+def run(module):
+    params = module.params
+    mode = parse_mode(params["mode"])
+    base_text, source = read_source(module)
+    text, doc, report = render(dict((key, params[key]) for key in STRUCTURED), base_text, source)
+    secrets = collect_secrets(doc)
+    module.no_log_values.update(value for value in secrets if len(value) >= 3)
+    result = dict(changed=False, sha256=sha256_hex(text), preview=mask_text(text, secrets), valid=True,
+                  warnings=list(report.warnings))
+    if params["validate_only"]:
+        return dict(result, path=params["src"] or params["dest"])
+    if os.path.isdir(params["dest"]):
+        raise EdgeforgeError("dest: %s is a directory; give the path of the user-data file" % params["dest"])
+    written = module.write_file(params["dest"], text, mode,
+                                mask=lambda shown: mask_text(shown, list(secrets) + secrets_of_text(shown)))
+    result.update(changed=written["changed"], path=params["dest"], mode="%04o" % mode)
+    if "diff" in written:
+        result["diff"] = written["diff"]
+    return result
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            dest=dict(type="path"),
-            src=dict(type="path"),
-            content=dict(type="str", no_log=True),
-            validate_only=dict(type="bool", default=False),
-            mode=dict(type="str", default="0600"),
-            edge_host_token=dict(type="str", no_log=True),
-            palette_endpoint=dict(type="str"),
-            project_name=dict(type="str"),
-            project_uid=dict(type="str"),
-            tags=dict(type="dict"),
-            name=dict(type="str"),
-            registration_url=dict(type="str"),
-            ca_certs=dict(type="list", elements="str"),
-            network=dict(type="dict", options=dict(
-                http_proxy=dict(type="str"),
-                https_proxy=dict(type="str"),
-                no_proxy=dict(type="str"),
-                nameserver=dict(type="str"),
-                interfaces=dict(type="dict"),
-            )),
-            registry_credentials=dict(type="dict", options=dict(
-                domain=dict(type="str"),
-                username=dict(type="str"),
-                password=dict(type="str", no_log=True),
-                insecure=dict(type="bool"),
-                encoded_password=dict(type="bool"),
-            )),
-            install=dict(type="dict", options=dict(
-                poweroff=dict(type="bool"),
-                reboot=dict(type="bool"),
-                device=dict(type="str"),
-                grub_options=dict(type="dict"),
-                partitions=dict(type="dict"),
-                bind_mounts=dict(type="list", elements="str"),
-            )),
-            stages=dict(type="dict"),
-            users=dict(type="list", elements="dict", options=dict(
-                name=dict(type="str", required=True),
-                passwd=dict(type="str", no_log=True),
-                groups=dict(type="list", elements="str"),
-                ssh_authorized_keys=dict(type="list", elements="str", no_log=False),
-                lock_passwd=dict(type="bool", no_log=False),
-            )),
-            vmxnet3_interface=dict(type="str"),
-            extra=dict(type="dict"),
-        ),
+    module = EdgeforgeModule(
+        argument_spec=ARGUMENT_SPEC,
         mutually_exclusive=[("src", "content")],
         required_if=[("validate_only", False, ("dest",))],
-        supports_check_mode=True,
+        required_libraries=[("PyYAML", HAS_YAML, YAML_IMPORT_ERROR)],
     )
-    if not HAS_YAML:
-        module.fail_json(msg=missing_required_lib("PyYAML"), exception=to_native(YAML_IMPORT_ERROR))
-
-    params = module.params
-    dest = params["dest"]
-    src = params["src"]
-    mode = _parse_mode(module, params["mode"])
-    options = dict((key, params[key]) for key in STRUCTURED)
-
-    base_text = params["content"]
-    source = "content"
-    if src:
-        source = src
-        if not os.path.isfile(src):
-            module.fail_json(msg="src: %s does not exist or is not a file" % src)
-        try:
-            base_text = _read(src)
-        except (OSError, UnicodeDecodeError) as err:
-            module.fail_json(msg="src: cannot read %s: %s" % (src, to_native(err)))
-        if base_text:
-            # The file is not a no_log option: make sure its secrets never reach any output.
-            module.no_log_values.update(s for s in secrets_of_text(base_text) if len(s) >= 3)
-
-    try:
-        text, doc, report = render(options, base_text, source)
-    except EdgeforgeError as err:
-        module.fail_json(msg=to_native(err))
-
-    secrets = collect_secrets(doc)
-    module.no_log_values.update(s for s in secrets if len(s) >= 3)
-    for warning in report.warnings:
-        module.warn(warning)
-
-    preview = mask_text(text, secrets)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    result = dict(changed=False, sha256=digest, preview=preview, valid=True)
-
-    if params["validate_only"]:
-        result["path"] = src or dest
-        module.exit_json(**result)
-
-    existing = None
-    current_mode = None
-    if os.path.lexists(dest):
-        if os.path.isdir(dest):
-            module.fail_json(msg="dest: %s is a directory; give the path of the user-data file" % dest)
-        try:
-            existing = _read(dest)
-        except (OSError, UnicodeDecodeError):
-            existing = None  # unreadable or binary: overwrite it
-        current_mode = stat.S_IMODE(os.stat(dest).st_mode)
-
-    content_changed = existing != text
-    mode_changed = current_mode != mode
-    result["changed"] = content_changed or mode_changed
-    result["path"] = dest
-    result["mode"] = "%04o" % mode
-    if module._diff and result["changed"]:
-        result["diff"] = dict(
-            before_header=dest,
-            after_header=dest,
-            before=mask_any_text(existing) if existing else "",
-            after=preview,
-        )
-    if not module.check_mode:
-        try:
-            if content_changed:
-                atomic_write(dest, text, mode)
-            elif mode_changed:
-                os.chmod(dest, mode)
-        except OSError as err:
-            module.fail_json(msg="cannot write %s: %s" % (dest, to_native(err)), exception=traceback.format_exc())
-    module.exit_json(**result)
+    module.run(run)
 
 
 if __name__ == "__main__":

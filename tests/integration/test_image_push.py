@@ -60,10 +60,16 @@ def _small_image(client, reference):
     return image
 
 
-def _push(playbook, tmp_path, variables, **kwargs):
-    """Run the push playbook; returns (PlaybookResult, module result dict or None)."""
+def _push(playbook, tmp_path, variables, home=None, **kwargs):
+    """Run the push playbook; returns (PlaybookResult, module result dict or None).
+
+    Each run has a home of its own (a new empty one unless ``home`` is given): the Docker SDK reads the stored
+    credentials of ~/.docker/config.json, so a push meant to be anonymous must not find any left by another run.
+    """
+    home = str(home or tmp_path / unique("home"))
+    env = {"HOME": home, "DOCKER_CONFIG": os.path.join(home, ".docker")}
     path = str(tmp_path / ("result-%s.json" % unique()))
-    run = run_playbook(playbook, dict(variables, test_result_path=path), **kwargs)
+    run = run_playbook(playbook, dict(variables, test_result_path=path), env=env, **kwargs)
     if not os.path.exists(path):
         return run, None
     with open(path, encoding="utf-8") as handle:
@@ -81,7 +87,7 @@ def test_anonymous_push_then_rerun_sends_nothing(docker_engine, registry, playbo
     refs = ["%s/%s/ubuntu:k3s-1.27.%d-v4.9.21-it" % (registry.host, unique(), n) for n in (1, 2)]
     for ref in refs:
         _small_image(docker_engine.client, ref)
-    first, result = _push(playbooks["push"], tmp_path, {"test_references": refs}, env={"HOME": str(tmp_path)})
+    first, result = _push(playbooks["push"], tmp_path, {"test_references": refs}, home=tmp_path)
     assert first.rc == 0, first.stdout
     assert result["changed"] is True
     assert [item["status"] for item in result["images"]] == ["pushed", "pushed"]
@@ -126,7 +132,7 @@ def test_auth_registry_rejects_a_wrong_password_and_accepts_the_right_one(docker
 
     right, result = _push(playbooks["push"], tmp_path,
                           dict(login, test_password=auth_registry.password, test_write_config=True),
-                          env={"HOME": str(tmp_path)})
+                          home=tmp_path)
     assert right.rc == 0, right.stdout
     assert auth_registry.password not in right.output
     item = result["images"][0]

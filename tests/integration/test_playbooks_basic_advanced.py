@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 
+import docker
 import pytest
 import yaml
 
@@ -17,10 +19,28 @@ pytestmark = pytest.mark.integration
 TOKEN = "edgeforgetesttoken0123456789abcd"
 
 
-def _basic_vars(standin_images, registry, tmp_path, **extra):
+@pytest.fixture(name="custom_tag")
+def fixture_custom_tag(docker_engine):
+    """A custom tag of this test alone (the inventory's palette-learn is shared by every run on the engine).
+
+    The local installer and provider images built under it are removed afterwards.
+    """
+    tag = unique("it")
+    yield tag
+    client = docker_engine.client
+    for image in client.images.list():
+        for reference in image.tags:
+            if reference.endswith("-" + tag):
+                try:
+                    client.images.remove(reference, noprune=False)
+                except docker.errors.APIError as err:  # clean-up only: the test itself has passed or failed
+                    warnings.warn("could not remove %s: %s" % (reference, err))
+
+
+def _basic_vars(standin_images, registry, tmp_path, custom_tag, **extra):
     data = dict(standin_images.config_overrides)
     data.update(image_registry="%s/%s" % (registry.host, unique()), build_dir=str(tmp_path / "build"),
-                user_data_edge_host_token=TOKEN)
+                user_data_edge_host_token=TOKEN, custom_tag=custom_tag)
     data.update(extra)
     return data
 
@@ -30,12 +50,13 @@ def _manifest(build_dir):
         return yaml.safe_load(handle)["options"]
 
 
-def test_basic_flow_pushes_tags_writes_the_manifest_and_reruns_without_change(standin_images, registry, tmp_path):
-    variables = _basic_vars(standin_images, registry, tmp_path)
+def test_basic_flow_pushes_tags_writes_the_manifest_and_reruns_without_change(
+        standin_images, registry, tmp_path, custom_tag):
+    variables = _basic_vars(standin_images, registry, tmp_path, custom_tag)
     first = run_playbook("playbooks/basic.yml", variables)
     assert first.rc == 0, first.stdout + first.stderr
     namespace = variables["image_registry"].split("/", 1)[1]
-    tag = "k3s-1.27.2-v4.9.21-palette-learn"  # inventory/group_vars: custom_tag palette-learn, k8s 1.27.2
+    tag = "k3s-1.27.2-v4.9.21-%s" % custom_tag  # inventory/group_vars: k8s 1.27.2
     assert registry.tags("%s/ubuntu" % namespace) == [tag]
     reference = "%s/ubuntu:%s" % (variables["image_registry"], tag)
     labels = remote_labels(registry, reference)
@@ -48,7 +69,7 @@ def test_basic_flow_pushes_tags_writes_the_manifest_and_reruns_without_change(st
     assert expand_uri(values, "1.27.2") == reference
     assert "PASTE THE CONTENT ABOVE" in first.stdout
     assert "BYOOS pack manifest: %s/byoos-pack.yaml" % variables["build_dir"] in first.stdout
-    assert "installer image (local Docker engine): palette-installer-image:v4.9.21-palette-learn" in first.stdout
+    assert "installer image (local Docker engine): palette-installer-image:v4.9.21-%s" % custom_tag in first.stdout
     assert "user data: " in first.stdout
     assert TOKEN not in first.output
 
@@ -57,8 +78,9 @@ def test_basic_flow_pushes_tags_writes_the_manifest_and_reruns_without_change(st
     assert again.recap["localhost"]["changed"] == 0, again.stdout
 
 
-def test_bad_variable_is_refused_before_any_build_and_nothing_is_pushed(standin_images, registry, tmp_path):
-    variables = _basic_vars(standin_images, registry, tmp_path, os_distribution="windows")
+def test_bad_variable_is_refused_before_any_build_and_nothing_is_pushed(standin_images, registry, tmp_path,
+                                                                        custom_tag):
+    variables = _basic_vars(standin_images, registry, tmp_path, custom_tag, os_distribution="windows")
     run = run_playbook("playbooks/basic.yml", variables)
     assert run.rc != 0
     assert "os_distribution" in run.stdout and "windows" in run.stdout
@@ -95,7 +117,8 @@ def _files_containing(directory, text):
     return found
 
 
-def test_advanced_flow_with_login_versions_proxies_and_ca(docker_engine, standin_images, auth_registry, tmp_path):
+def test_advanced_flow_with_login_versions_proxies_and_ca(docker_engine, standin_images, auth_registry, tmp_path,
+                                                          custom_tag):
     standin_images.ensure_payload("k3s", "1.26.14")
     namespace = unique()
     variables = dict(standin_images.config_overrides)
@@ -103,6 +126,7 @@ def test_advanced_flow_with_login_versions_proxies_and_ca(docker_engine, standin
         image_registry="%s/%s" % (auth_registry.host, namespace),
         build_dir=str(tmp_path / "build"),
         user_data_edge_host_token=TOKEN,
+        custom_tag=custom_tag,
         http_proxy="http://builder:%s@proxy.edgeforge.invalid:3128" % PROXY_PASSWORD,
         https_proxy="http://builder:%s@proxy.edgeforge.invalid:3128" % PROXY_PASSWORD,
         no_proxy="localhost,127.0.0.1",
@@ -125,7 +149,7 @@ def test_advanced_flow_with_login_versions_proxies_and_ca(docker_engine, standin
     assert auth_registry.password not in right.output
     assert PROXY_PASSWORD not in right.output
     assert not _files_containing(variables["build_dir"], PROXY_PASSWORD)
-    tags = ["k3s-%s-v4.9.21-palette-learn" % version for version in ("1.26.14", "1.27.2")]
+    tags = ["k3s-%s-v4.9.21-%s" % (version, custom_tag) for version in ("1.26.14", "1.27.2")]
     assert auth_registry.tags("%s/opensuse-leap" % namespace) == tags
     values = _manifest(variables["build_dir"])
     assert (values["system.osName"], values["system.osVersion"], values["system.repo"]) == (
@@ -147,10 +171,11 @@ def test_advanced_flow_with_login_versions_proxies_and_ca(docker_engine, standin
     assert again.recap["localhost"]["changed"] == 0, again.stdout
 
 
-def test_check_mode_says_what_would_happen_and_changes_nothing(docker_engine, standin_images, registry, tmp_path):
+def test_check_mode_says_what_would_happen_and_changes_nothing(docker_engine, standin_images, registry, tmp_path,
+                                                               custom_tag):
     # The whole basic.yml, as an AWX "Check" job runs it: the ISO step finds neither the user data nor the installer
     # image (check mode wrote and built neither) and reports the ISO as to be built instead of failing.
-    variables = _basic_vars(standin_images, registry, tmp_path, custom_tag="checkmode")
+    variables = _basic_vars(standin_images, registry, tmp_path, custom_tag)
     run = run_playbook("playbooks/basic.yml", variables, check=True)
     assert run.rc == 0, run.stdout + run.stderr
     assert "(would_build" in run.stdout
@@ -158,4 +183,5 @@ def test_check_mode_says_what_would_happen_and_changes_nothing(docker_engine, st
     namespace = variables["image_registry"].split("/", 1)[1]
     assert registry.tags("%s/ubuntu" % namespace) == []
     assert docker_engine.client.images.list(name="%s/ubuntu" % variables["image_registry"]) == []
+    assert docker_engine.client.images.list(name="palette-installer-image:v4.9.21-%s" % custom_tag) == []
     assert not os.path.exists(variables["build_dir"]) or os.listdir(variables["build_dir"]) in ([], ["logs"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -121,8 +122,13 @@ def test_failing_customisation_reports_the_step_and_leaves_no_image(docker_engin
     assert "edgeforge-bad-step" in failed.stdout  # its output
     reference = "%s/ubuntu:k3s-1.27.2-v4.9.21-it" % variables["image_registry"]
     assert docker_engine.client.images.list(name=reference.rsplit(":", 1)[0]) == []
-    leftovers = [tag for image in docker_engine.client.images.list() for tag in image.tags
-                 if tag.startswith("edgeforge-build-tmp:")]
+    # Only this run's temporary tags (named in its build logs): other runs on the engine may be building now.
+    own = set()
+    for name in os.listdir(os.path.join(str(tmp_path), "logs")):
+        with open(os.path.join(str(tmp_path), "logs", name), encoding="utf-8") as handle:
+            own.update(re.findall(r"^=== build (edgeforge-build-tmp:\S+) ", handle.read(), re.MULTILINE))
+    assert own, "the build logs name no temporary tag"
+    leftovers = [tag for image in docker_engine.client.images.list() for tag in image.tags if tag in own]
     assert leftovers == []
     assert os.path.isfile(os.path.join(str(tmp_path), "logs", "base-stage-base-stage.log"))
 

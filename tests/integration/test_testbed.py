@@ -33,6 +33,19 @@ def tiny_image(docker_engine):
         client.images.remove(tag, noprune=False)
 
 
+@pytest.fixture(name="own_client")
+def fixture_own_client(docker_engine, tmp_path, monkeypatch):
+    """A Docker client of this test alone, with an empty credential store.
+
+    The SDK keeps what ``login`` stored (and reads ~/.docker/config.json) for every later call of the same client:
+    on the shared session client, an anonymous push would pass or fail depending on which test logged in first.
+    """
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    client = docker.DockerClient(base_url=docker_engine.base_url, timeout=120)
+    yield client
+    client.close()
+
+
 def _tag(client, local, registry, repo):
     ref = "%s/%s:1" % (registry.host, repo)
     client.images.get(local).tag("%s/%s" % (registry.host, repo), "1")
@@ -41,11 +54,12 @@ def _tag(client, local, registry, repo):
 
 def test_anonymous_registry_accepts_a_push(docker_engine, registry, tiny_image):
     client = docker_engine.client
-    ref = _tag(client, tiny_image[0], registry, "edgeforge-test/anon")
+    repo = _repo("anon")
+    ref = _tag(client, tiny_image[0], registry, repo)
     digest = push_image(client, ref)
     assert digest.startswith("sha256:")
-    assert registry.tags("edgeforge-test/anon") == ["1"]
-    status, headers, _body = registry.api("/v2/edgeforge-test/anon/manifests/1", method="HEAD")
+    assert registry.tags(repo) == ["1"]
+    status, headers, _body = registry.api("/v2/%s/manifests/1" % repo, method="HEAD")
     assert status == 200
     assert headers.get("Docker-Content-Digest") == digest
 
@@ -57,33 +71,38 @@ def test_auth_registry_requires_credentials_on_the_api(auth_registry):
     assert auth_registry.api("/v2/")[0] == 200
 
 
-def test_auth_registry_rejects_anonymous_push(docker_engine, auth_registry, tiny_image):
-    client = docker_engine.client
-    ref = _tag(client, tiny_image[0], auth_registry, "edgeforge-test/anon-push")
+def _repo(purpose):
+    """A repository of this test run alone: the registries live for the whole session."""
+    return "edgeforge-test/%s-%s" % (purpose, uuid.uuid4().hex[:8])
+
+
+def test_auth_registry_rejects_anonymous_push(own_client, auth_registry, tiny_image):
+    repo = _repo("anon-push")
+    ref = _tag(own_client, tiny_image[0], auth_registry, repo)
     with pytest.raises(TestbedError, match="(?i)unauthorized|authentication required|no basic auth"):
-        push_image(client, ref)
-    assert auth_registry.tags("edgeforge-test/anon-push") == []
+        push_image(own_client, ref)
+    assert auth_registry.tags(repo) == []
 
 
-def test_auth_registry_rejects_a_wrong_password(docker_engine, auth_registry, tiny_image):
-    client = docker_engine.client
+def test_auth_registry_rejects_a_wrong_password(own_client, auth_registry, tiny_image):
     with pytest.raises(docker.errors.APIError, match="(?i)401|unauthorized"):
-        client.login(username=auth_registry.username, password="wrong-" + auth_registry.password,
-                     registry=auth_registry.url, reauth=True)
-    ref = _tag(client, tiny_image[0], auth_registry, "edgeforge-test/wrong-password")
+        own_client.login(username=auth_registry.username, password="wrong-" + auth_registry.password,
+                         registry=auth_registry.url, reauth=True)
+    repo = _repo("wrong-password")
+    ref = _tag(own_client, tiny_image[0], auth_registry, repo)
     with pytest.raises(TestbedError, match="(?i)unauthorized|authentication required"):
-        push_image(client, ref, auth_config={"username": auth_registry.username, "password": "wrong"})
-    assert auth_registry.tags("edgeforge-test/wrong-password") == []
+        push_image(own_client, ref, auth_config={"username": auth_registry.username, "password": "wrong"})
+    assert auth_registry.tags(repo) == []
 
 
-def test_auth_registry_accepts_the_right_password(docker_engine, auth_registry, tiny_image):
-    client = docker_engine.client
-    answer = client.login(username=auth_registry.username, password=auth_registry.password,
-                          registry=auth_registry.url, reauth=True)
+def test_auth_registry_accepts_the_right_password(own_client, auth_registry, tiny_image):
+    answer = own_client.login(username=auth_registry.username, password=auth_registry.password,
+                              registry=auth_registry.url, reauth=True)
     assert answer.get("Status") == "Login Succeeded"
-    ref = _tag(client, tiny_image[0], auth_registry, "edgeforge-test/authed")
-    assert push_image(client, ref, auth_config=auth_registry.auth_config).startswith("sha256:")
-    assert auth_registry.tags("edgeforge-test/authed") == ["1"]
+    repo = _repo("authed")
+    ref = _tag(own_client, tiny_image[0], auth_registry, repo)
+    assert push_image(own_client, ref, auth_config=auth_registry.auth_config).startswith("sha256:")
+    assert auth_registry.tags(repo) == ["1"]
 
 
 def test_standin_images_are_published_under_the_default_paths(standin_images, registry):

@@ -95,12 +95,6 @@ def test_transient_classification(message, expected):
     assert de.is_transient(message) is expected
 
 
-def test_backoff_is_exponential_bounded_and_capped():
-    assert de.backoff_delays(4, 1.0) == [1.0, 2.0, 4.0, 8.0]
-    assert de.backoff_delays(3, 20.0, maximum=30.0) == [20.0, 30.0, 30.0]
-    assert de.backoff_delays(0) == []
-
-
 def _engine(retries=2):
     engine = object.__new__(de.DockerEngine)
     engine.retries = retries
@@ -121,7 +115,9 @@ def test_retries_transient_failures_then_fails_once_naming_what():
     with pytest.raises(de.DockerEngineError) as info:
         engine._with_retries(always_reset, "push of r:t to 127.0.0.1:5000")  # pylint: disable=protected-access
     assert len(calls) == 3
-    assert engine.slept == [0.5, 1.0]
+    assert len(engine.slept) == 2  # full jitter: each wait within [0, retry_delay * 2**n]
+    assert 0 <= engine.slept[0] <= 0.5 and 0 <= engine.slept[1] <= 1.0
+    assert isinstance(info.value.__cause__, de.TransientError)
     assert str(info.value) == ("Push of r:t to 127.0.0.1:5000 failed after 3 attempts: connection reset by peer")
 
 
@@ -168,3 +164,25 @@ def test_write_docker_config_merges_and_is_private(tmp_path):
     assert data["auths"]["https://index.docker.io/v1/"] == {"auth": "bWU6czNjcmV0"}
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert de.write_docker_config(str(path), "docker.io", "me", "s3cret") is False
+
+
+def test_a_refused_login_is_not_retried():
+    engine = _engine(retries=3)
+    calls = []
+
+    def refused():
+        calls.append(1)
+        raise de.LoginRefused("Login to r as u was refused: wrong username or password")
+
+    with pytest.raises(de.LoginRefused):
+        engine._with_retries(refused, "login to r")  # pylint: disable=protected-access
+    assert len(calls) == 1 and engine.slept == []
+
+
+def test_every_name_stays_importable_from_docker_engine():
+    # Other modules import these from docker_engine; the engine-free parts now live in the docker package.
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker import streams
+    for name in de.__all__:
+        assert hasattr(de, name), name
+    assert de.BuildStream is streams.BuildStream
+    assert de.DockerEngine.__module__ == de.__name__

@@ -7,6 +7,7 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.user_data impo
     MASK,
     UserDataError,
     build_document,
+    collect_secrets,
     dump_document,
     mask_any_text,
     mask_document,
@@ -471,3 +472,10 @@ def test_user_passwords_are_not_collected_as_leakable_substrings():
     assert secrets_of_text("#cloud-config\nusers: [{name: kairos, passwd: kairos}]\n") == []
     assert sorted(secrets_of_text("#cloud-config\nstylus: {site: {edgeHostToken: abc},"
                                   " registryCredentials: {password: def}}\n")) == ["abc", "def"]
+
+
+def test_mask_text_hides_the_password_of_a_proxy_url():
+    text, doc, _report = render({"network": {"http_proxy": "http://builder:proxy-pass-77@proxy.example.com:3128"}})
+    masked = mask_text(text, collect_secrets(doc))
+    assert "proxy-pass-77" not in masked
+    assert "http://builder:%s@proxy.example.com:3128" % MASK in masked
