@@ -14,16 +14,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import re
-
 from urllib.parse import urlsplit, urlunsplit
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import MASK, ValidationError, mask_secrets
 
-MASK = "********"
 ALLOWED_PROXY = "an http:// or https:// URL with a host and optional port, e.g. http://proxy.example.com:3128"
 PROXY_NAMES = ("http_proxy", "https_proxy")
-_CREDENTIALS_RE = re.compile(r"(://[^/@\s:]*:)[^@\s]*@")
 
 
 def mask_url(url):
@@ -92,5 +88,5 @@ def with_real_proxies(config, proxies):
 
 
 def mask_text(text):
-    """Mask the password of every user:password@ URL in ``text``."""
-    return _CREDENTIALS_RE.sub(r"\1" + MASK + "@", text or "")
+    """Mask the password of every user:password@ URL in ``text`` (the collection's one masker)."""
+    return mask_secrets(text or "")
