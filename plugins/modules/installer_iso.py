@@ -160,9 +160,8 @@ except ImportError:
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import DEFAULT_ISO_NAME, IsoRequest
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_module import (
-    DISK_ARGUMENT_SPEC, common_request_options, fail_or_predict, pick, run_disk_build)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.module import (
+    DISK_ARGUMENT_SPEC, artifact_name, fail_or_predict, pick, request_from_params, run_disk_build)
 
 
 def build_files(build_dir):
@@ -182,18 +181,13 @@ def main():
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     params = module.params
-    config = params["config"] or {}
     build_dir = os.path.abspath(params["build_dir"])
-    iso_name = params["iso_name"] or config.get("iso_name") or DEFAULT_ISO_NAME
     try:
-        request = IsoRequest(
-            params["installer_image"], build_dir, iso_name=iso_name,
-            force_interactive_install=bool(pick(params, config, "force_interactive_install")),
-            **common_request_options(params, config))
-        result = run_disk_build(module, request, "build_iso",
-                                os.path.join(build_dir, "logs", "installer_iso.progress.log"))
+        request = request_from_params("iso", params, "iso_name", force_interactive_install=bool(
+            pick(params, params["config"] or {}, "force_interactive_install")))
+        result = run_disk_build(module, request, os.path.join(build_dir, "logs", "installer_iso.progress.log"))
     except EdgeforgeError as err:
-        iso_path = os.path.join(build_dir, iso_name + ".iso")
+        iso_path = os.path.join(build_dir, artifact_name(params, "iso_name") + ".iso")
         fail_or_predict(module, err, dict(iso_path=iso_path, sha256_path=iso_path + ".sha256",
                                           build_files=build_files(build_dir)))
     result["build_files"] = build_files(build_dir)

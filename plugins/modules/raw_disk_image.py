@@ -143,9 +143,8 @@ except ImportError:
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import DEFAULT_ISO_NAME, RawRequest
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_module import (
-    DISK_ARGUMENT_SPEC, common_request_options, fail_or_predict, run_disk_build)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.module import (
+    DISK_ARGUMENT_SPEC, artifact_name, fail_or_predict, request_from_params, run_disk_build)
 
 
 def main():
@@ -159,18 +158,13 @@ def main():
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     params = module.params
-    config = params["config"] or {}
     build_dir = os.path.abspath(params["build_dir"])
-    raw_name = params["raw_name"] or config.get("iso_name") or DEFAULT_ISO_NAME
     try:
-        request = RawRequest(
-            params["installer_image"], build_dir, raw_name=raw_name,
-            bios_boot=params["bios_boot"], default_entry=params["default_entry"],
-            **common_request_options(params, config))
-        result = run_disk_build(module, request, "build_raw",
-                                os.path.join(build_dir, "logs", "raw_disk_image.progress.log"))
+        request = request_from_params("raw", params, "raw_name", bios_boot=params["bios_boot"],
+                                      default_entry=params["default_entry"])
+        result = run_disk_build(module, request, os.path.join(build_dir, "logs", "raw_disk_image.progress.log"))
     except EdgeforgeError as err:
-        raw_path = os.path.join(build_dir, raw_name + ".raw")
+        raw_path = os.path.join(build_dir, artifact_name(params, "raw_name") + ".raw")
         fail_or_predict(module, err, dict(raw_path=raw_path, sha256_path=raw_path + ".sha256"))
     module.exit_json(**result)
 

@@ -9,6 +9,7 @@ share them instead of squashing the same root filesystem several times.
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
@@ -19,10 +20,22 @@ import textwrap
 
 from tests.integration.helpers import run_playbook
 
-INSTALLER_TAG = "edgeforge-test-iso-installer:latest"
-TINY_TAG = "edgeforge-test-iso-tiny:latest"
+# unique per test run: a run never builds on, or removes, what another run (or a leftover) tagged
+RUN_ID = secrets.token_hex(4)
+INSTALLER_TAG = "edgeforge-test-iso-installer:run-%s" % RUN_ID
+TINY_TAG = "edgeforge-test-iso-tiny:run-%s" % RUN_ID
 TOKEN = "edgeforge-token-" + secrets.token_hex(8)  # must never appear in any output
 _CACHE = {}
+
+
+def _remove_at_exit(client, tag):
+    """The run's own image tags go when the test session ends (the layers stay cached for the next run)."""
+    def remove():
+        try:
+            client.api.remove_image(tag, noprune=True)
+        except Exception:  # pylint: disable=broad-except  # already gone, or still used: nothing to clean
+            pass
+    atexit.register(remove)
 
 
 def _build(client, tag, dockerfile, files=None):
@@ -38,6 +51,7 @@ def _build(client, tag, dockerfile, files=None):
                                   decode=True):
         if "error" in event:
             raise RuntimeError("build of %s failed: %s" % (tag, event["error"]))
+    _remove_at_exit(client, tag)
     return tag
 
 

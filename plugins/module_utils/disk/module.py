@@ -14,8 +14,10 @@ import os
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import with_real_proxies
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ProgressLog, ValidationError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import (
-    DiskBuilder, MissingImageError, read_sha256_file)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.build import DiskBuilder
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.errors import MissingImageError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.request import DEFAULT_ISO_NAME, DiskRequest
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.stamps import read_sha256_file
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
     DOCKER_ARGUMENT_SPEC, engine_factory)
 
@@ -51,7 +53,7 @@ def pick(params, config, key):
 
 
 def common_request_options(params, config):
-    """The keyword arguments IsoRequest and RawRequest share, from the options and the build configuration."""
+    """The keyword arguments every DiskRequest takes, from the options and the build configuration."""
     level = params["squashfs_compression_level"]
     if level < 1 or level > 22:
         raise ValidationError("squashfs_compression_level", level, "a zstd level from 1 to 22")
@@ -64,14 +66,27 @@ def common_request_options(params, config):
         initrd_path=params["initrd_path"], squashfs_level=level)
 
 
+def artifact_name(params, name_option):
+    """The artifact's name: the module's own option, else the configuration's ``iso_name``, else the default."""
+    return params[name_option] or (params["config"] or {}).get("iso_name") or DEFAULT_ISO_NAME
+
+
+def request_from_params(kind, params, name_option, **kind_options):
+    """The DiskRequest of a module run (validates every input)."""
+    config = params["config"] or {}
+    return DiskRequest(kind, params["installer_image"], os.path.abspath(params["build_dir"]),
+                       name=artifact_name(params, name_option), **dict(common_request_options(params, config),
+                                                                      **kind_options))
+
+
 def build_proxies(params, config):
     """Proxies for the builder image's package downloads: the real URLs (the plan masks proxy passwords)."""
     config = with_real_proxies(config, params)
     return {key: config.get(key) for key in ("http_proxy", "https_proxy", "no_proxy") if config.get(key)}
 
 
-def run_disk_build(module, request, build_method, progress_path):
-    """Build ``request`` with DiskBuilder.<build_method> (build_iso or build_raw); return the module result.
+def run_disk_build(module, request, progress_path):
+    """Build ``request`` with DiskBuilder.build; return the module result.
 
     Raises EdgeforgeError on bad input or a failed build. The result has a diff (old and new checksum) when the
     image was (or, in check mode, would be) built.
@@ -82,7 +97,7 @@ def run_disk_build(module, request, build_method, progress_path):
     with ProgressLog(None if module.check_mode else progress_path, callback=module.log) as progress:
         builder = DiskBuilder(engine_factory(params)(), builder=params["builder"],
                               builder_base_image=params["builder_base_image"], proxies=proxies, progress=progress)
-        result = getattr(builder, build_method)(request, check_mode=module.check_mode, force=params["force"])
+        result = builder.build(request, check_mode=module.check_mode, force=params["force"])
     result["progress_log"] = progress_path
     if result["changed"]:
         result["diff"] = {"before": {"path": request.output, "sha256": old_sha},
