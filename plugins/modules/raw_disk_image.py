@@ -14,13 +14,17 @@ description:
   - Builds the raw disk CanvOS's C(+cloud-image) target makes with AuroraBoot and C(add-content-partition.sh) - the
     input of the AWS import - without privileged containers or loop devices.
   - "GPT layout: 1 EFI (FAT, label C(COS_GRUB), EFI system partition, GRUB at C(EFI/BOOT/BOOTX64.EFI)); 2 OEM (ext2,
-    C(COS_OEM), the user data as C(90_custom.yaml), or a file holding only C(#cloud-config) when none is given);
+    C(COS_OEM), the user data as C(90_custom.yaml), or a file holding only C(#cloud-config) when none is given,
+    C(grubenv) sending the first boot to the O(default_entry) entry, and C(01_reset.yaml));
     3 RECOVERY (ext2, C(COS_RECOVERY), C(/cOS/recovery.squashfs) made from the installer image, C(/cOS/vmlinuz),
     C(/cOS/initrd) and the GRUB menu C(/grub2/grub.cfg)); 4 CONTENT (ext4, C(COS_CONTENT), only when there are
     content bundles, a cluster definition or an edge custom config - C(bundle-content/), C(spc-config/),
     C(edge-config/.edge_custom_config.yaml)); and a 1 MiB BIOS boot partition (GRUB core image) so the disk boots
     from BIOS as well as UEFI firmware."
-  - Kairos creates C(COS_STATE) and C(COS_PERSISTENT) itself when it resets from the recovery system on first boot.
+  - On first boot the recovery system reads C(01_reset.yaml) - it adds the C(state) partition (C(COS_STATE), three
+    times the recovery partition plus 100 MiB) and the C(persistent) partition (C(COS_PERSISTENT), the rest of the
+    disk) after the last partition, and resets unattended into the installed system (unless C(/oem/.autoreset.skip)
+    exists). The disk the image is written to must be large enough for them.
   - Each filesystem is made in a file of its partition's size (C(mkfs -d), C(mkfs.vfat) + mtools) and copied into a
     sparse image with C(dd conv=notrunc,sparse), so the file only allocates about the data it holds.
   - Written under a temporary name, renamed when complete, checked against the C(.sha256) file written beside it;
@@ -38,7 +42,8 @@ options:
     type: str
   default_entry:
     description:
-      - Default GRUB entry - V(recovery) boots the recovery system, V(reset) boots it with C(kairos.reset).
+      - Default GRUB entry - V(recovery) boots the recovery system, V(reset) boots it with C(kairos.reset). The
+        first boot takes it through the OEM C(grubenv) (C(next_entry)), as CanvOS's image does.
     type: str
     choices: [recovery, reset]
     default: recovery

@@ -13,6 +13,7 @@ import atexit
 import io
 import json
 import os
+import re
 import secrets
 import subprocess
 import tarfile
@@ -25,6 +26,7 @@ RUN_ID = secrets.token_hex(4)
 INSTALLER_TAG = "edgeforge-test-iso-installer:run-%s" % RUN_ID
 TINY_TAG = "edgeforge-test-iso-tiny:run-%s" % RUN_ID
 TOKEN = "edgeforge-token-" + secrets.token_hex(8)  # must never appear in any output
+LOCAL_UI_FILE = "local-ui/index.html"  # what the test local-ui.tar holds
 _CACHE = {}
 
 
@@ -89,6 +91,7 @@ def write_inputs(directory):
         "content": os.path.join(directory, "content-a1b2c3"),
         "clusterconfig": os.path.join(directory, "spc.tgz"),
         "edge_custom_config": os.path.join(directory, ".edge-custom-config.yaml"),
+        "local_ui": os.path.join(directory, "local-ui.tar"),
     }
     with open(paths["user_data"], "w", encoding="utf-8") as handle:
         handle.write("#cloud-config\nstylus:\n  site:\n    paletteEndpoint: api.spectrocloud.com\n"
@@ -104,6 +107,11 @@ def write_inputs(directory):
         handle.write(b"\x1f\x8b spc archive")
     with open(paths["edge_custom_config"], "w", encoding="utf-8") as handle:
         handle.write("content:\n  signing:\n    publicKey:\n      base64EncodedValue: AAAA\n")
+    with tarfile.open(paths["local_ui"], "w") as archive:
+        data = b"<html>local UI</html>\n"
+        info = tarfile.TarInfo(LOCAL_UI_FILE)
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
     return paths
 
 
@@ -151,7 +159,7 @@ def built_iso(docker_engine, standin_images, tmp_path_factory):
         args = {"installer_image": installer_image(docker_engine, standin_images),
                 "build_dir": os.path.join(work, "build"), "user_data": inputs["user_data"],
                 "content_dir": [inputs["content"]], "clusterconfig": inputs["clusterconfig"],
-                "edge_custom_config": inputs["edge_custom_config"]}
+                "edge_custom_config": inputs["edge_custom_config"], "local_ui": inputs["local_ui"]}
         result, proc = run_module(work, "installer_iso", args, verbosity=3)
         _CACHE["iso"] = {"result": result, "proc": proc, "args": args, "inputs": inputs, "work": work}
     return _CACHE["iso"]
@@ -165,10 +173,25 @@ def built_raw(docker_engine, standin_images, tmp_path_factory):
         args = {"installer_image": installer_image(docker_engine, standin_images),
                 "build_dir": os.path.join(work, "build"), "user_data": inputs["user_data"],
                 "content_dir": [inputs["content"]], "clusterconfig": inputs["clusterconfig"],
-                "edge_custom_config": inputs["edge_custom_config"], "raw_name": "edge-cloud"}
+                "edge_custom_config": inputs["edge_custom_config"], "local_ui": inputs["local_ui"],
+                "raw_name": "edge-cloud"}
         result, proc = run_module(work, "raw_disk_image", args, verbosity=3)
         _CACHE["raw"] = {"result": result, "proc": proc, "args": args, "inputs": inputs, "work": work}
     return _CACHE["raw"]
+
+
+def grub_menu(cfg):
+    """{default, timeout, timeout_style, entries: [{title, kernel, args (tokens), initrd}]} of a grub.cfg."""
+    entries = []
+    for match in re.finditer(r'^menuentry "([^"]+)"[^{]*\{(.*?)^\}', cfg, re.M | re.S):
+        linux = re.search(r"^\s*linux \(\$root\)(\S+)(.*)$", match.group(2), re.M)
+        initrd = re.search(r"^\s*initrd \(\$root\)(\S+)\s*$", match.group(2), re.M)
+        entries.append({"title": match.group(1), "kernel": linux.group(1), "args": linux.group(2).split(),
+                        "initrd": initrd.group(1)})
+    settings = {name: re.findall(r"^set %s=(\S+)$" % name, cfg, re.M) for name in
+                ("default", "timeout", "timeout_style")}
+    return dict({name: values[0] if len(values) == 1 else values for name, values in settings.items()},
+                entries=entries)
 
 
 def xorriso_listing(iso):

@@ -28,7 +28,8 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.builder_i
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.errors import DiskBuildError, MissingImageError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.iso import IsoArtifact
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.raw import RawArtifact
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.rootfs import export_rootfs, find_boot_files
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.rootfs import (
+    export_rootfs, extract_local_ui, find_boot_files)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.runner import ScriptRunner
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.stamps import (
     read_sha256_file, up_to_date, verify_checksum_file, write_stamps)
@@ -55,6 +56,13 @@ class BuildContext:  # pylint: disable=too-many-instance-attributes
     def write(path, text):
         with open(path, "w", encoding="utf-8") as handle:
             handle.write(text)
+
+    @staticmethod
+    def copy(source, target):
+        """Copy an input file into a tree of the work directory; it may hold secrets (the user data): 0600."""
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copyfile(source, target)
+        os.chmod(target, 0o600)
 
     def run(self, script_path):
         """Run a script written in the work directory (``script_path`` as the script runner sees it)."""
@@ -104,8 +112,9 @@ class DiskBuilder:
         digest, current = self.plan(request)
         result = dict(artifact.result(), inputs_digest=digest)
         if current and not force:
-            result.update(changed=False, sha256=read_sha256_file(request.output + ".sha256"),
-                          size=os.path.getsize(request.output), **artifact.extras(request.output))
+            result.update(changed=self._fix_mode(request, check_mode),
+                          sha256=read_sha256_file(request.output + ".sha256"), size=os.path.getsize(request.output),
+                          **artifact.extras(request.output))
             return result
         result["changed"] = True
         if check_mode:
@@ -124,7 +133,7 @@ class DiskBuilder:
             self._stage(request, artifact, ctx, rootfs)
             try:
                 built = artifact.assemble(ctx)
-                checksum = self._finish(tmp_output, request.output)
+                checksum = self._finish(tmp_output, request.output, request.artifact_mode)
             finally:
                 if os.path.exists(tmp_output):
                     os.unlink(tmp_output)
@@ -157,6 +166,12 @@ class DiskBuilder:
             ctx.rootfs = os.path.join(ctx.work, "rootfs")
             self.progress("exporting the filesystem of %s" % request.installer_image)
             export_rootfs(self.engine, request.installer_image, ctx.rootfs, self.progress)
+        if request.local_ui:
+            if rootfs:
+                raise DiskBuildError("local_ui is extracted into the exported root filesystem; a given tree is "
+                                     "used as it is")
+            self.progress("extracting %s into /opt/spectrocloud" % os.path.basename(request.local_ui))
+            extract_local_ui(request.local_ui, ctx.rootfs)
         (ctx.kernel_rel, ctx.kernel), (ctx.initrd_rel, ctx.initrd) = find_boot_files(
             ctx.rootfs, request.kernel_path, request.initrd_path)
         ctx.paths, ctx.mounts = self._paths(ctx.work, ctx.tmp_output, extra_dirs)
@@ -177,10 +192,20 @@ class DiskBuilder:
                 "content": content}, mounts
 
     @staticmethod
-    def _finish(tmp_output, output):
-        """Checksum what is on disk (read back once) and put it under its final name."""
+    def _finish(tmp_output, output, mode):
+        """Checksum what is on disk (read back once), give it its mode and put it under its final name."""
         if not os.path.isfile(tmp_output) or os.path.getsize(tmp_output) == 0:
             raise DiskBuildError("the build of %s produced no file" % os.path.basename(output))
         checksum = sha256_file(tmp_output)
+        os.chmod(tmp_output, mode)
         os.replace(tmp_output, output)
         return checksum
+
+    @staticmethod
+    def _fix_mode(request, check_mode):
+        """An up-to-date artifact with another mode than asked gets the asked one (changed)."""
+        if os.stat(request.output).st_mode & 0o7777 == request.artifact_mode:
+            return False
+        if not check_mode:
+            os.chmod(request.output, request.artifact_mode)
+        return True

@@ -3,11 +3,13 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The installer ISO: its tree (staged in Python) and the script that squashes the root filesystem and packs the ISO.
 
-Layout (Kairos live layout): volume ``COS_LIVE``; ``/rootfs.squashfs`` (zstd, all cores); ``/boot/kernel``,
-``/boot/initrd``; ``/boot/grub/grub.cfg`` with the CanvOS menu; El Torito BIOS (GRUB i386-pc-eltorito) and EFI
-(``/efi.img``, FAT, GRUB x86_64-efi at ``EFI/BOOT/BOOTX64.EFI``), GRUB's hybrid MBR plus a GPT ESP entry for USB
-sticks; ``/config.yaml`` = user data; content bundles cut into 3 GB parts with ``xorriso -cut_out`` (no split copies,
-so a sparse bundle costs no disk space); ``/opt/spectrocloud/clusterconfig/spc.tgz``; ``/.edge_custom_config.yaml``.
+Layout (CONFORMANCE 5.4-5.12, the Kairos live layout enki writes): volume ``COS_LIVE`` with Joliet;
+``/rootfs.squashfs`` (zstd, all cores); ``/boot/kernel``, ``/boot/initrd``; ``/boot/grub2/grub.cfg`` with the CanvOS
+menu (disk.menu); El Torito BIOS (``/boot/x86_64/loader/eltorito.img``, GRUB i386-pc-eltorito) and EFI
+(``/boot/uefi.img``, FAT ``COS_GRUB``, GRUB x86_64-efi at ``EFI/BOOT/BOOTX64.EFI``), GRUB's hybrid MBR plus a GPT ESP
+entry for USB sticks; ``/files-iso/config.yaml`` = user data; content bundles cut into 3 GB parts
+``<name>_partNN`` with ``xorriso -cut_out`` (no split copies, so a sparse bundle costs no disk space);
+``/opt/spectrocloud/clusterconfig/spc.tgz``; ``/.edge_custom_config.yaml``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -32,6 +34,16 @@ def iso_uuid_date(when=None):
                                                    stamp[12:14])
 
 
+GRUB_DIR = "boot/grub2"
+ELTORITO = "boot/x86_64/loader/eltorito.img"
+ESP_IMAGE = "boot/uefi.img"
+ESP_LABEL = "COS_GRUB"
+USER_DATA = "files-iso/config.yaml"
+EDGE_CUSTOM_CONFIG = ".edge_custom_config.yaml"
+CLUSTERCONFIG = "opt/spectrocloud/clusterconfig/spc.tgz"
+CONTENT_DIR = "opt/spectrocloud/content"
+
+
 def iso_script(paths, iso_uuid_date_value, parts, squashfs_level=DEFAULT_SQUASHFS_LEVEL, processors=None):
     """The ISO build as shell commands.
 
@@ -40,18 +52,18 @@ def iso_script(paths, iso_uuid_date_value, parts, squashfs_level=DEFAULT_SQUASHF
     ``src`` = the bundle's path as the script sees it.
     """
     stage, grub, lib = paths["stage"], paths["grub"], paths["grub_lib"]
-    esp = "%s/efi.img" % stage
+    esp = "%s/%s" % (stage, ESP_IMAGE)
     lines = [
         # GRUB images and the ESP are built in the background while mksquashfs keeps every core busy
         "step squashfs",
-        "mkdir -p %s %s" % (q("%s/boot/grub/i386-pc" % stage), q(grub)),
+        "mkdir -p %s %s" % (q(os.path.dirname("%s/%s" % (stage, ELTORITO))), q(grub)),
         "(",
-        bios_core_command(lib, "i386-pc-eltorito", "/boot/grub", "%s/early-bios.cfg" % grub,
-                          "%s/boot/grub/i386-pc/eltorito.img" % stage),
+        bios_core_command(lib, "i386-pc-eltorito", "/" + GRUB_DIR, "%s/early-bios.cfg" % grub,
+                          "%s/%s" % (stage, ELTORITO)),
         efi_standalone_command(lib, "%s/BOOTX64.EFI" % grub, "%s/early-efi.cfg" % grub),
         "esp_kib=$(( $(stat -c %%s %s) / 1024 + 1024 ))" % q("%s/BOOTX64.EFI" % grub),
         "rm -f %s" % q(esp),
-        "mkfs.vfat -C -n EFI %s \"$esp_kib\" >/dev/null" % q(esp),
+        "mkfs.vfat -C -n %s %s \"$esp_kib\" >/dev/null" % (ESP_LABEL, q(esp)),
         "mmd -i %s ::/EFI ::/EFI/BOOT" % q(esp),
         "mcopy -i %s %s ::/EFI/BOOT/BOOTX64.EFI" % (q(esp), q("%s/BOOTX64.EFI" % grub)),
         ") > %s 2>&1 &" % q("%s/grub.log" % grub),
@@ -71,16 +83,16 @@ def iso_script(paths, iso_uuid_date_value, parts, squashfs_level=DEFAULT_SQUASHF
 def xorriso_command(paths, iso_uuid_date_value, parts):
     lib = paths["grub_lib"]
     cmd = ["xorriso", "-as", "mkisofs", "-iso-level", "3", "-graft-points",
-           "--modification-date=%s" % iso_uuid_date_value, "-V", LIVE_LABEL,
-           "-b", "boot/grub/i386-pc/eltorito.img", "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
+           "--modification-date=%s" % iso_uuid_date_value, "-V", LIVE_LABEL, "-J", "-joliet-long",
+           "-b", ELTORITO, "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table",
            "--grub2-boot-info", "--grub2-mbr", "%s/i386-pc/boot_hybrid.img" % lib,
-           "--efi-boot", "efi.img", "-efi-boot-part", "--efi-boot-image", "--protective-msdos-label",
+           "--efi-boot", ESP_IMAGE, "-efi-boot-part", "--efi-boot-image", "--protective-msdos-label",
            "-o", paths["output"], "-r", paths["stage"]]
     if parts:
         cmd.append("--")
         for part in parts:
             cmd += ["-cut_out", part["src"], str(part["offset"]), str(part["length"]),
-                    "/opt/spectrocloud/content/%s" % part["name"]]
+                    "/%s/%s" % (CONTENT_DIR, part["name"])]
     return cmd
 
 
@@ -106,24 +118,19 @@ class IsoArtifact:
         request = self.request
         stage = os.path.join(ctx.work, "iso")
         grub = os.path.join(ctx.work, "grub")
-        for directory in (os.path.join(stage, "boot", "grub"), grub):
+        for directory in (os.path.join(stage, GRUB_DIR), grub):
             os.makedirs(directory, exist_ok=True)
         shutil.copyfile(ctx.kernel, os.path.join(stage, "boot", "kernel"))
         shutil.copyfile(ctx.initrd, os.path.join(stage, "boot", "initrd"))
-        ctx.write(os.path.join(stage, "boot", "grub", "grub.cfg"), request.grub_cfg())
-        if request.user_data:
-            shutil.copyfile(request.user_data, os.path.join(stage, "config.yaml"))
-            os.chmod(os.path.join(stage, "config.yaml"), 0o600)
-        if request.edge_custom_config:
-            shutil.copyfile(request.edge_custom_config, os.path.join(stage, ".edge_custom_config.yaml"))
-        if request.clusterconfig:
-            os.makedirs(os.path.join(stage, "opt", "spectrocloud", "clusterconfig"), exist_ok=True)
-            shutil.copyfile(request.clusterconfig, os.path.join(stage, "opt", "spectrocloud", "clusterconfig",
-                                                                "spc.tgz"))
+        ctx.write(os.path.join(stage, GRUB_DIR, "grub.cfg"), request.grub_cfg())
+        for source, target in ((request.user_data, USER_DATA), (request.edge_custom_config, EDGE_CUSTOM_CONFIG),
+                               (request.clusterconfig, CLUSTERCONFIG)):
+            if source:
+                ctx.copy(source, os.path.join(stage, target))
         self.date_value, uuid = iso_uuid_date()
-        ctx.write(os.path.join(grub, "early-bios.cfg"), early_grub_cfg("--fs-uuid %s" % uuid, "/boot/grub"))
-        ctx.write(os.path.join(grub, "early-efi.cfg"), early_grub_cfg("--fs-uuid %s" % uuid, "/boot/grub",
-                                                                      chain=True))
+        prefix = "/" + GRUB_DIR
+        ctx.write(os.path.join(grub, "early-bios.cfg"), early_grub_cfg("--fs-uuid %s" % uuid, prefix))
+        ctx.write(os.path.join(grub, "early-efi.cfg"), early_grub_cfg("--fs-uuid %s" % uuid, prefix, chain=True))
 
     def assemble(self, ctx):
         """Squash, make the GRUB images and pack the ISO at ``ctx.tmp_output``."""

@@ -30,12 +30,14 @@ DISK_ARGUMENT_SPEC = dict(
     content_dir=dict(type="list", elements="path", default=[]),
     clusterconfig=dict(type="path"),
     edge_custom_config=dict(type="path"),
+    local_ui=dict(type="path"),
     debug=dict(type="bool"),
     grub_timeout=dict(type="int", default=5),
     extra_cmdline=dict(type="str", default=""),
     kernel_path=dict(type="str"),
     initrd_path=dict(type="str"),
     squashfs_compression_level=dict(type="int", default=3),
+    artifact_mode=dict(type="str", default="0600"),
     builder=dict(type="str", default="container", choices=["container", "host", "auroraboot"]),
     builder_base_image=dict(type="str", default="debian:bookworm-slim"),
     force=dict(type="bool", default=False),
@@ -60,10 +62,10 @@ def common_request_options(params, config):
     return dict(
         user_data=params["user_data"], content_dirs=params["content_dir"],
         clusterconfig=pick(params, config, "clusterconfig"),
-        edge_custom_config=pick(params, config, "edge_custom_config"),
+        edge_custom_config=pick(params, config, "edge_custom_config"), local_ui=params["local_ui"],
         debug=bool(pick(params, config, "debug")), grub_timeout=params["grub_timeout"],
         extra_cmdline=params["extra_cmdline"], kernel_path=params["kernel_path"],
-        initrd_path=params["initrd_path"], squashfs_level=level)
+        initrd_path=params["initrd_path"], squashfs_level=level, artifact_mode=params["artifact_mode"])
 
 
 def artifact_name(params, name_option):
@@ -73,10 +75,9 @@ def artifact_name(params, name_option):
 
 def request_from_params(kind, params, name_option, **kind_options):
     """The DiskRequest of a module run (validates every input)."""
-    config = params["config"] or {}
+    options = dict(common_request_options(params, params["config"] or {}), **kind_options)
     return DiskRequest(kind, params["installer_image"], os.path.abspath(params["build_dir"]),
-                       name=artifact_name(params, name_option), **dict(common_request_options(params, config),
-                                                                      **kind_options))
+                       name=artifact_name(params, name_option), **options)
 
 
 def build_proxies(params, config):

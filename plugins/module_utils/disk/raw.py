@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The raw disk image (CanvOS cloud image layout), built without loop devices.
 
-GPT with 1 EFI (FAT ``COS_GRUB``), 2 OEM (ext2 ``COS_OEM``, user data as ``90_custom.yaml``), 3 RECOVERY (ext2
-``COS_RECOVERY``: ``/cOS/recovery.squashfs``, ``/cOS/vmlinuz``, ``/cOS/initrd``, ``/grub2/grub.cfg``), optional
+GPT with 1 EFI (FAT ``COS_GRUB``), 2 OEM (ext2 ``COS_OEM``: user data as ``90_custom.yaml``, ``grubenv`` with
+``next_entry=recovery``, ``01_reset.yaml`` that adds the state and persistent partitions at first boot), 3 RECOVERY
+(ext2 ``COS_RECOVERY``: ``/cOS/recovery.squashfs``, ``/cOS/vmlinuz``, ``/cOS/initrd``, ``/grub2/grub.cfg``), optional
 4 CONTENT (ext4 ``COS_CONTENT``: ``bundle-content/``, ``spc-config/``, ``edge-config/``), and a 1 MiB BIOS boot
 partition last holding GRUB's core image. Every filesystem is made in a file of its own size (``mkfs -d`` /
 ``mkfs.vfat -C`` + mtools) and copied in with ``dd conv=notrunc,sparse``, so the image stays sparse. Two phases: the
@@ -24,6 +25,8 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.gpt impor
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.grub import (
     GRUB_LIB, bios_core_command, efi_standalone_command)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.menu import early_grub_cfg
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.oem import (
+    ENTRY_IDS, grubenv, reset_config, state_size_mib)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.request import DEFAULT_SQUASHFS_LEVEL
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.runner import q, script, squashfs_command
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.stamps import allocated_bytes
@@ -137,6 +140,9 @@ class RawArtifact:
         else:  # CanvOS: a config holding only the header keeps Kairos from inventing its own
             ctx.write(user_data, "#cloud-config\n")
         os.chmod(user_data, 0o600)
+        # the first boot takes the chosen entry once (recovery by default, as CanvOS's image)
+        with open(os.path.join(oem, "grubenv"), "wb") as handle:
+            handle.write(grubenv(next_entry=ENTRY_IDS[request.default_entry]))
         if request.content_bytes():
             self._stage_content(os.path.join(ctx.work, "content"))
 
@@ -167,6 +173,8 @@ class RawArtifact:
         layout = plan_raw_layout(os.path.getsize(os.path.join(work, "grub", "BOOTX64.EFI")),
                                  tree_bytes(os.path.join(work, "oem")), tree_bytes(os.path.join(work, "recovery")),
                                  request.content_bytes(), request.bios_boot)
+        recovery = next(p for p in layout["partitions"] if p["name"] == "recovery")
+        ctx.write(os.path.join(work, "oem", "01_reset.yaml"), reset_config(state_size_mib(recovery["bytes"])))
         ctx.write(os.path.join(work, "sfdisk.txt"), sfdisk_script(layout))
         ctx.write(os.path.join(work, "assemble.sh"), raw_assemble_script(script_paths, layout))
         ctx.progress("assembling a %d MiB disk" % (layout["size"] // MIB))

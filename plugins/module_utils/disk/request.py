@@ -32,6 +32,13 @@ KINDS = {
     "raw": {"name_param": "raw_name", "suffix": ".raw", "bundles": (".zst", ".tar")},
 }
 RAW_DEFAULT_ENTRIES = ("recovery", "reset")
+# Kairos reads configuration files of at most 1 MB from the installer medium and skips larger ones with only a
+# warning (CONFORMANCE 5.5): such a user data would leave the host unregistered, so it is refused here.
+USER_DATA_MAX_BYTES = 1000 * 1000
+# The ISO and the raw disk hold the user data (with the registration token): the owner's alone unless widened.
+DEFAULT_ARTIFACT_MODE = "0600"
+ARTIFACT_MODE_ALLOWED = ("an octal file mode such as 0600 (default), 0640 or 0644: the owner reads and writes it, "
+                         "nobody executes it, no special bits")
 
 
 def validate_name(param, value):
@@ -50,6 +57,26 @@ def check_file(param, path, what):
                               % what)
     if not os.access(path, os.R_OK):
         raise ValidationError(param, path, "%s: the file is not readable" % what)
+    return path
+
+
+def parse_artifact_mode(value):
+    """The file mode of the artifacts, from an octal string (``0600``, ``640``)."""
+    text = DEFAULT_ARTIFACT_MODE if value is None or value == "" else str(value)
+    if not re.match(r"^0?[0-7]{3}$", text):
+        raise ValidationError("artifact_mode", value, ARTIFACT_MODE_ALLOWED)
+    mode = int(text, 8)
+    if mode & 0o600 != 0o600 or mode & 0o111:
+        raise ValidationError("artifact_mode", value, ARTIFACT_MODE_ALLOWED)
+    return mode
+
+
+def check_user_data(path):
+    path = check_file("user_data", path, "the user-data file")
+    if path and os.path.getsize(path) > USER_DATA_MAX_BYTES:
+        raise ValidationError("user_data", path, "at most 1 MB (%d bytes; this file has %d): Kairos skips a larger "
+                              "configuration file on the installer medium, so the host would never register"
+                              % (USER_DATA_MAX_BYTES, os.path.getsize(path)))
     return path
 
 
@@ -101,8 +128,9 @@ class DiskRequest:  # pylint: disable=too-many-instance-attributes
 
     def __init__(self, kind, installer_image, build_dir, name=DEFAULT_ISO_NAME, user_data=None, content_dirs=None,
                  clusterconfig=None, edge_custom_config=None, debug=False, grub_timeout=5, extra_cmdline="",
-                 kernel_path=None, initrd_path=None, squashfs_level=DEFAULT_SQUASHFS_LEVEL,
-                 force_interactive_install=False, content_part_bytes=CONTENT_PART_BYTES, bios_boot=True,
+                 kernel_path=None, initrd_path=None, squashfs_level=DEFAULT_SQUASHFS_LEVEL, local_ui=None,
+                 artifact_mode=DEFAULT_ARTIFACT_MODE, force_interactive_install=False,
+                 content_part_bytes=CONTENT_PART_BYTES, bios_boot=True,
                  default_entry="recovery"):
         if kind not in KINDS:
             raise ValidationError("kind", kind, "one of %s" % ", ".join(sorted(KINDS)))
@@ -117,9 +145,10 @@ class DiskRequest:  # pylint: disable=too-many-instance-attributes
         self.build_dir = os.path.abspath(os.path.expanduser(build_dir))
         if os.path.exists(self.build_dir) and not os.path.isdir(self.build_dir):
             raise ValidationError("build_dir", self.build_dir, "must be a directory")
-        self.user_data = check_file("user_data", user_data, "the user-data file")
+        self.user_data = check_user_data(user_data)
         self.clusterconfig = check_file("clusterconfig", clusterconfig, "the cluster definition (spc.tgz)")
         self.edge_custom_config = check_file("edge_custom_config", edge_custom_config, "the edge custom config")
+        self.local_ui = check_file("local_ui", local_ui, "the local UI archive (local-ui.tar)")
         self.bundles = find_bundles(content_dirs, spec["bundles"])
         self.debug = bool(debug)
         self.grub_timeout = int(grub_timeout)
@@ -131,6 +160,7 @@ class DiskRequest:  # pylint: disable=too-many-instance-attributes
         self.kernel_path = kernel_path
         self.initrd_path = initrd_path
         self.squashfs_level = squashfs_level
+        self.artifact_mode = parse_artifact_mode(artifact_mode)
         self._iso_options(force_interactive_install, content_part_bytes)
         self._raw_options(bios_boot, default_entry)
 
@@ -170,9 +200,10 @@ class DiskRequest:  # pylint: disable=too-many-instance-attributes
     def digest(self, image_id, builder):
         """The digest of every input that decides the artifact (compared with the stamp beside it)."""
         inputs = {
-            "kind": self.kind, "format": 1, "image": image_id, "name": self.name, "grub": self.grub_cfg(),
+            "kind": self.kind, "format": 2, "image": image_id, "name": self.name, "grub": self.grub_cfg(),
             "user_data": file_fingerprint(self.user_data), "clusterconfig": file_fingerprint(self.clusterconfig),
             "edge_custom_config": file_fingerprint(self.edge_custom_config),
+            "local_ui": file_fingerprint(self.local_ui),
             "bundles": [(b["name"], file_fingerprint(b["path"])) for b in self.bundles],
             "kernel": self.kernel_path, "initrd": self.initrd_path, "squashfs_level": self.squashfs_level,
             "builder": builder, "recipe": builder_recipe_digest() if builder == "container" else "host"}

@@ -10,6 +10,7 @@ __metaclass__ = type
 
 import os
 import subprocess
+import tarfile
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.errors import DiskBuildError
 
@@ -123,3 +124,17 @@ def export_rootfs(engine, image, dest, progress=None):
     if progress:
         progress("export %s: done, %d MiB" % (image, streamed // MIB))
     return streamed
+
+
+def extract_local_ui(tar_path, rootfs):
+    """CanvOS: ``local-ui.tar`` is extracted into the root filesystem's ``/opt/spectrocloud/`` (CONFORMANCE 5.7, 6.2).
+
+    Members that would land outside that directory (absolute paths, ``..``, links out) are refused.
+    """
+    target = os.path.join(rootfs, "opt", "spectrocloud")
+    os.makedirs(target, exist_ok=True)
+    try:
+        with tarfile.open(tar_path) as archive:
+            archive.extractall(target, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise DiskBuildError("local_ui: %s cannot be extracted into /opt/spectrocloud: %s" % (tar_path, exc)) from exc

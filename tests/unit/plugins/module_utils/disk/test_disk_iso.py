@@ -3,7 +3,6 @@
 import subprocess
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import iso
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import rootfs
 
 
 def test_iso_uuid_matches_modification_date():
@@ -23,9 +22,12 @@ def test_iso_script_commands():
     assert "mksquashfs /work/rootfs /work/iso/rootfs.squashfs -noappend -no-progress -comp zstd" in script
     assert "-Xcompression-level 3" in script and "-processors $(nproc)" in script
     assert "-O i386-pc-eltorito" in script and "-O x86_64-efi" in script
-    assert "mcopy -i /work/iso/efi.img /work/grub/BOOTX64.EFI ::/EFI/BOOT/BOOTX64.EFI" in script
+    assert "mcopy -i /work/iso/boot/uefi.img /work/grub/BOOTX64.EFI ::/EFI/BOOT/BOOTX64.EFI" in script
+    assert "mkfs.vfat -C -n COS_GRUB /work/iso/boot/uefi.img" in script  # CONFORMANCE 5.4
+    assert "-p /boot/grub2 " in script and "-o /work/iso/boot/x86_64/loader/eltorito.img" in script
     xorriso = next(line for line in script.splitlines() if line.startswith("xorriso "))
-    for fragment in ("-V COS_LIVE", "--grub2-mbr /usr/lib/grub/i386-pc/boot_hybrid.img", "--efi-boot efi.img",
+    for fragment in ("-V COS_LIVE -J -joliet-long", "--grub2-mbr /usr/lib/grub/i386-pc/boot_hybrid.img",
+                     "-b boot/x86_64/loader/eltorito.img", "--efi-boot boot/uefi.img",
                      "-efi-boot-part --efi-boot-image", "--protective-msdos-label", "-o /out/.x.iso.partial",
                      "--modification-date=2024010100000000",
                      "-- -cut_out /content/0/big.zst 0 3000000000 /opt/spectrocloud/content/big.zst_part00",

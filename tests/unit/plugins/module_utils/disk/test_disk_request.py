@@ -71,3 +71,65 @@ def test_digest_changes_with_inputs(tmp_path):
     assert first != request.digest("sha256:aaa", "container")
     assert first != DiskRequest("iso", "img:1", str(tmp_path / "b"), user_data=str(user_data), debug=True).digest(
         "sha256:aaa", "container")
+
+
+# ------------------------------------------------------------------ one request type, shared checks
+@pytest.mark.parametrize("kind", ["iso", "raw"])
+def test_both_kinds_share_the_checks(kind, tmp_path):
+    for bad in ({"grub_timeout": 601}, {"extra_cmdline": 'a"b'}, {"user_data": str(tmp_path / "nope")},
+                {"local_ui": str(tmp_path / "nope.tar")}, {"artifact_mode": "0755"}, {"name": "a b"}):
+        with pytest.raises(ValidationError):
+            DiskRequest(kind, "img:1", str(tmp_path / "b"), **bad)
+    with pytest.raises(ValidationError) as err:
+        DiskRequest(kind, "img:1", str(tmp_path / "b"), name="a;b")
+    assert err.value.param == ("iso_name" if kind == "iso" else "raw_name")
+
+
+def test_output_names_and_bundle_kinds(tmp_path):
+    content = tmp_path / "content-1"
+    content.mkdir()
+    for name in ("a.zst", "c.tar"):
+        (content / name).write_bytes(b"x")
+    iso = DiskRequest("iso", "img:1", str(tmp_path), name="edge", content_dirs=[str(content)])
+    raw = DiskRequest("raw", "img:1", str(tmp_path), name="edge", content_dirs=[str(content)])
+    assert iso.output == str(tmp_path / "edge.iso") and raw.output == str(tmp_path / "edge.raw")
+    assert [p["name"] for p in iso.parts] == ["a.zst_part00"] and raw.parts == []
+    assert [b["name"] for b in raw.bundles] == ["a.zst", "c.tar"]
+    assert raw.content_bytes() == 2 and DiskRequest("raw", "img:1", str(tmp_path)).content_bytes() == 0
+    with pytest.raises(ValidationError):
+        DiskRequest("floppy", "img:1", str(tmp_path))
+
+
+def test_user_data_over_1_mb_is_refused_before_anything_is_written(tmp_path):
+    """Kairos skips a configuration file over 1 MB on the medium silently (CONFORMANCE 5.5): refused here."""
+    user_data = tmp_path / "user-data"
+    user_data.write_bytes(b"#cloud-config\n" + b"#" * (1000 * 1000 - 14))
+    assert DiskRequest("iso", "img:1", str(tmp_path / "b"), user_data=str(user_data)).user_data == str(user_data)
+    user_data.write_bytes(b"#cloud-config\n" + b"#" * (1000 * 1000 - 13))
+    for kind in ("iso", "raw"):
+        with pytest.raises(ValidationError) as err:
+            DiskRequest(kind, "img:1", str(tmp_path / "b"), user_data=str(user_data))
+        assert err.value.param == "user_data" and "1 MB" in str(err.value) and "1000001" in str(err.value)
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("given, mode", [(None, 0o600), ("", 0o600), ("0600", 0o600), ("640", 0o640),
+                                         ("0644", 0o644), ("0660", 0o660)])
+def test_artifact_mode(given, mode):
+    assert request.parse_artifact_mode(given) == mode
+
+
+@pytest.mark.parametrize("given", ["0755", "0400", "0200", "4600", "rw-------", "0888", "600 ", "0o600", "06000"])
+def test_artifact_mode_refused(given):
+    with pytest.raises(ValidationError) as err:
+        request.parse_artifact_mode(given)
+    assert err.value.param == "artifact_mode" and "0600" in str(err.value)
+
+
+def test_digest_follows_local_ui_but_not_the_mode(tmp_path):
+    tar = tmp_path / "local-ui.tar"
+    tar.write_bytes(b"x" * 512)
+    base = DiskRequest("iso", "img:1", str(tmp_path / "b")).digest("sha256:a", "container")
+    assert DiskRequest("iso", "img:1", str(tmp_path / "b"), local_ui=str(tar)).digest("sha256:a", "container") != base
+    wider = DiskRequest("iso", "img:1", str(tmp_path / "b"), artifact_mode="0644")
+    assert wider.digest("sha256:a", "container") == base
