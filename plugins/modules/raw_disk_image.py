@@ -52,6 +52,13 @@ options:
       - Add the BIOS boot partition and GRUB's BIOS boot code (UEFI boot works either way).
     type: bool
     default: true
+  deprecated_variables:
+    description:
+      - For the C(edgeforge.artifacts.raw_disk_image) role - the deprecated role variables the play sets (for example
+        C(installer_iso_raw_image)); each gives a deprecation warning naming what replaces it. Nothing else changes.
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: edgeforge.artifacts.installer_iso
   - module: edgeforge.artifacts.boot_check
@@ -151,6 +158,12 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.module import (
     DISK_ARGUMENT_SPEC, artifact_name, fail_or_predict, request_from_params, run_disk_build)
 
+# Role variables of earlier releases that the raw_disk_image role still reads, and what replaces them.
+DEPRECATED_ROLE_VARIABLES = {
+    "installer_iso_raw_image": "include the edgeforge.artifacts.raw_disk_image role instead",
+    "installer_iso_raw_default_entry": "set raw_disk_image_default_entry (role edgeforge.artifacts.raw_disk_image)",
+}
+
 
 def main():
     argument_spec = dict(DISK_ARGUMENT_SPEC)
@@ -158,11 +171,16 @@ def main():
         raw_name=dict(type="str"),
         default_entry=dict(type="str", default="recovery", choices=["recovery", "reset"]),
         bios_boot=dict(type="bool", default=True),
+        deprecated_variables=dict(type="list", elements="str", default=[]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     params = module.params
+    for name in params["deprecated_variables"]:
+        module.deprecate("The role variable %s is deprecated: %s" % (name, DEPRECATED_ROLE_VARIABLES.get(
+            name, "see the edgeforge.artifacts.raw_disk_image role")), version="2.0.0",
+            collection_name="edgeforge.artifacts")
     build_dir = os.path.abspath(params["build_dir"])
     try:
         request = request_from_params("raw", params, "raw_name", bios_boot=params["bios_boot"],

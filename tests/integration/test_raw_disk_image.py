@@ -8,11 +8,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import textwrap
 
 import pytest
 import yaml
 
-from tests.integration.disk_artifacts import LOCAL_UI_FILE, TOKEN, built_raw, run_module
+from tests.integration.disk_artifacts import LOCAL_UI_FILE, TOKEN, built_raw, run_module, tiny_image
+from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -188,3 +190,45 @@ def test_a_wider_mode_is_applied_without_a_rebuild(raw):
     assert result["changed"] is False, proc.stdout
     os.chmod(path, 0o600)
 
+
+def test_roles_raw_disk_image_and_the_deprecated_installer_iso_variables(docker_engine, tmp_path):
+    """The installer_iso role with the old installer_iso_raw_* variables still builds the raw image (through the
+    raw_disk_image role) with deprecation warnings; the raw_disk_image role's one result fact describes it."""
+    build = tmp_path / "build"
+    result_path = tmp_path / "result.json"
+    playbook = tmp_path / "roles.yml"
+    playbook.write_text(textwrap.dedent("""\
+        - hosts: localhost
+          connection: local
+          gather_facts: false
+          vars:
+            ansible_python_interpreter: "{{ ansible_playbook_python }}"
+            build_config_plan: {config: {iso_name: role-raw}, installer_image: %(image)s}
+            build_dir: %(build)s
+            user_data_path: ""
+            installer_iso_iso: false
+            installer_iso_raw_image: true
+            installer_iso_raw_default_entry: reset
+            installer_iso_grub_timeout: 0
+          roles:
+            - role: edgeforge.artifacts.installer_iso
+          tasks:
+            - name: Keep the result fact for the test
+              ansible.builtin.copy:
+                content: "{{ {'result': raw_disk_image_result, 'old': installer_iso_raw_image_path} | to_json }}"
+                dest: %(out)s
+                mode: "0600"
+        """ % {"image": json.dumps(tiny_image(docker_engine)), "build": json.dumps(str(build)),
+               "out": json.dumps(str(result_path))}))
+    proc = run_playbook(str(playbook))
+    assert proc.rc == 0, proc.output
+    facts = json.loads(result_path.read_text())
+    raw_path = str(build / "role-raw.raw")
+    assert facts["result"]["raw_path"] == raw_path == facts["old"]
+    assert facts["result"]["sha256"] == open(raw_path + ".sha256", encoding="utf-8").read().split()[0]
+    warnings = " ".join(proc.output.split())
+    for name in ("installer_iso_raw_image", "installer_iso_raw_default_entry"):
+        assert "The role variable %s is deprecated" % name in warnings, proc.output
+    assert not (build / "role-raw.iso").exists()
+    cfg = _debugfs(raw_path, _offset(raw_path, "recovery"), "cat /grub2/grub.cfg").decode()
+    assert "set default=1" in cfg and "set timeout=0" in cfg  # the old default_entry and the ISO role's timeout
