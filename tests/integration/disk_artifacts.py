@@ -194,6 +194,20 @@ def grub_menu(cfg):
                 entries=entries)
 
 
+def squashfs_file(squashfs, path, max_links=10):
+    """The bytes of ``path`` (absolute, as the image sees it) in a squashfs, symbolic links followed inside it."""
+    for _ in range(max_links):
+        rel = os.path.normpath(path).lstrip("/")
+        listing = subprocess.run(["unsquashfs", "-ll", "-d", "", squashfs, rel], capture_output=True, text=True,
+                                 check=True).stdout
+        entry = next(line for line in listing.splitlines() if line.split(" -> ")[0].endswith("/" + rel))
+        if " -> " not in entry:
+            return subprocess.run(["unsquashfs", "-cat", squashfs, rel], capture_output=True, check=True).stdout
+        link = entry.split(" -> ", 1)[1]
+        path = link if link.startswith("/") else os.path.join(os.path.dirname("/" + rel), link)
+    raise AssertionError("too many links at %s in %s" % (path, squashfs))
+
+
 def xorriso_listing(iso):
     """{path: size} of every file in the ISO (Rock Ridge names)."""
     out = subprocess.run(["xorriso", "-indev", iso, "-find", "/", "-type", "f", "-exec", "lsdl"],

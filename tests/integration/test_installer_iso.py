@@ -11,8 +11,9 @@ import subprocess
 
 import pytest
 
-from tests.integration.disk_artifacts import (LOCAL_UI_FILE, TOKEN, built_iso, grub_menu, run_module, tiny_image,
-                                              write_inputs, xorriso_extract, xorriso_listing)
+from tests.integration.disk_artifacts import (LOCAL_UI_FILE, TOKEN, built_iso, grub_menu, run_module,
+                                              squashfs_file, tiny_image, write_inputs, xorriso_extract,
+                                              xorriso_listing)
 
 pytestmark = pytest.mark.integration
 
@@ -76,8 +77,10 @@ def test_volume_label_and_files(iso, tmp_path):
     # CONFORMANCE 5.7: local-ui.tar is extracted into the root filesystem's /opt/spectrocloud, not the ISO tree
     assert "squashfs-root/opt/spectrocloud/" + LOCAL_UI_FILE in listing
     assert not [name for name in files if "local-ui" in name]
-    kernel = xorriso_extract(path, "/boot/kernel", str(tmp_path / "kernel"))
-    assert kernel[:2] == b"MZ"  # the installer image's /boot/vmlinuz target (a bzImage)
+    # CONFORMANCE 5.4: /boot/kernel and /boot/initrd are the installer image's /boot/vmlinuz and /boot/initrd targets
+    for iso_file, image_file in (("/boot/kernel", "/boot/vmlinuz"), ("/boot/initrd", "/boot/initrd")):
+        copied = xorriso_extract(path, iso_file, str(tmp_path / os.path.basename(iso_file)))
+        assert copied and copied == squashfs_file(str(tmp_path / "rootfs.squashfs"), image_file), iso_file
     esp = mdir_listing("%s@@%d" % (path, _esp_offset(_table(path))), "::/")
     assert "EFI" in esp
     assert subprocess.run(["minfo", "-i", "%s@@%d" % (path, _esp_offset(_table(path))), "::"], capture_output=True,
