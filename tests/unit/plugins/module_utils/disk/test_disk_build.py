@@ -1,4 +1,5 @@
-"""The shared build skeleton: modes of the artifacts, the finishing rename, the scripts' umask, local-ui.tar."""
+"""The shared build skeleton (plan, stage, assemble, checksum, stamp) around a stand-in artifact, the modes of the
+artifacts, the finishing rename, the scripts' umask, local-ui.tar."""
 
 import io
 import os
@@ -7,9 +8,10 @@ import tarfile
 
 import pytest
 
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import build as build_module
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import rootfs, runner
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.build import DiskBuilder
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.errors import DiskBuildError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.errors import DiskBuildError, MissingImageError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.request import DiskRequest
 
 
@@ -88,3 +90,88 @@ def test_a_given_tree_is_never_changed_by_local_ui(tmp_path):
     with pytest.raises(DiskBuildError, match="local_ui"):
         DiskBuilder(Engine(), builder="host").build(request, rootfs=str(tmp_path))
     assert not [n for n in os.listdir(str(tmp_path / "b")) if not n.startswith((".edgeforge-work", "logs"))]
+
+
+class _FakeArtifact:
+    """An artifact whose assemble step writes known bytes (or fails): the skeleton around it is what is tested."""
+
+    kind = "iso"
+    fail = False
+
+    def __init__(self, request):
+        self.request = request
+
+    def result(self):
+        return {"iso_path": self.request.output}
+
+    @staticmethod
+    def mount_dirs():
+        return []
+
+    @staticmethod
+    def stage(ctx):
+        ctx.copy(ctx.kernel, os.path.join(ctx.work, "tree", "kernel"))
+
+    def assemble(self, ctx):
+        with open(ctx.tmp_output, "wb") as handle:
+            handle.write(b"artifact " + open(ctx.kernel, "rb").read())
+        if self.fail:
+            raise DiskBuildError("assemble failed")
+        return {"assembled": True}
+
+    @staticmethod
+    def extras(output):
+        return {"extra_size": os.path.getsize(output)}
+
+
+class _Engine:
+    @staticmethod
+    def image(_ref):
+        return {"Id": "sha256:1"}
+
+
+@pytest.fixture(name="skeleton")
+def _skeleton(tmp_path, monkeypatch):
+    monkeypatch.setitem(build_module.ARTIFACTS, "iso", _FakeArtifact)
+    root = tmp_path / "root"
+    (root / "boot").mkdir(parents=True)
+    (root / "boot" / "vmlinuz").write_bytes(b"kernel")
+    (root / "boot" / "initrd").write_bytes(b"initrd")
+    return {"root": str(root), "build": tmp_path / "build",
+            "request": DiskRequest("iso", "img:1", str(tmp_path / "build"), name="x")}
+
+
+def test_skeleton_plans_builds_stamps_and_skips_when_up_to_date(skeleton):
+    builder = DiskBuilder(_Engine(), builder="host")
+    request = skeleton["request"]
+    planned = builder.build(request, check_mode=True, rootfs=skeleton["root"])
+    assert planned["changed"] is True and not skeleton["build"].exists()
+    built = builder.build(request, rootfs=skeleton["root"])
+    assert built["changed"] is True and built["assembled"] is True and built["kernel"] == "/boot/vmlinuz"
+    assert open(request.output, "rb").read() == b"artifact kernel"
+    assert built["extra_size"] == len(b"artifact kernel") and built["size"] == len(b"artifact kernel")
+    assert os.stat(request.output).st_mode & 0o777 == 0o600
+    assert sorted(os.listdir(str(skeleton["build"]))) == [".x.iso.edgeforge-inputs", "x.iso", "x.iso.sha256"]
+    again = builder.build(request, rootfs=skeleton["root"])
+    assert again["changed"] is False and again["sha256"] == built["sha256"] and again["extra_size"] > 0
+    assert builder.build(request, force=True, rootfs=skeleton["root"])["changed"] is True
+
+
+def test_skeleton_leaves_nothing_behind_when_a_step_fails(skeleton):
+    _FakeArtifact.fail = True
+    try:
+        with pytest.raises(DiskBuildError, match="assemble failed"):
+            DiskBuilder(_Engine(), builder="host").build(skeleton["request"], rootfs=skeleton["root"])
+    finally:
+        _FakeArtifact.fail = False
+    assert os.listdir(str(skeleton["build"])) == []  # no partial output, no work tree
+
+
+def test_a_missing_installer_image_is_named(tmp_path):
+    class NoImage:
+        @staticmethod
+        def image(_ref):
+            return None
+
+    with pytest.raises(MissingImageError, match="img:404"):
+        DiskBuilder(NoImage(), builder="host").build(DiskRequest("raw", "img:404", str(tmp_path)))
