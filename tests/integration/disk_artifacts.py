@@ -196,7 +196,7 @@ def grub_menu(cfg):
 
 def squashfs_file(squashfs, path, max_links=10):
     """The bytes of ``path`` (absolute, as the image sees it) in a squashfs, symbolic links followed inside it."""
-    for _ in range(max_links):
+    for _link in range(max_links):
         rel = os.path.normpath(path).lstrip("/")
         listing = subprocess.run(["unsquashfs", "-ll", "-d", "", squashfs, rel], capture_output=True, text=True,
                                  check=True).stdout
