@@ -3,9 +3,9 @@
 1. ISO build wall time vs the bare commands. One exported root filesystem of the installer image is prepared; then,
    side by side on the same machine and the same tree:
      bare   - mksquashfs (zstd, same level, all cores) + grub-mkrescue-equivalent xorriso on the host, nothing else;
-     module - DiskBuilder.build_iso(rootfs=<the same exported tree>): the generated script run in the builder
-              container through the Docker SDK (mksquashfs, GRUB images, ESP, xorriso with boot records hashed
-              while written), read-back verification of the checksum, stamp, rename.
+     module - DiskBuilder.build(<an ISO DiskRequest>, rootfs=<the same exported tree>): the generated script run
+              in the builder container through the Docker SDK (mksquashfs, GRUB images, ESP, xorriso with boot
+              records hashed while written), read-back verification of the checksum, stamp, rename.
    Goal: module <= 1.15 x bare. Each side runs ``--rounds`` times alternately; the medians are compared.
 2. Raw image allocation: allocated bytes of the sparse raw disk vs the bytes of data written into it (squashfs,
    kernel, initrd, GRUB EFI/BIOS images, user data). Goal: allocated <= 1.2 x data.
@@ -29,7 +29,13 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [REPO, os.path.join(REPO, "collections")]
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils import disk_builder as db  # noqa: E402
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import stamps  # noqa: E402
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.build import DiskBuilder  # noqa: E402
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.builder_image import (  # noqa: E402
+    ensure_builder_image)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.request import (  # noqa: E402
+    DEFAULT_SQUASHFS_LEVEL, DiskRequest)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.rootfs import export_rootfs  # noqa: E402
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import DockerEngine  # noqa: E402
 
 
@@ -66,7 +72,7 @@ def bare_iso(rootfs, out_dir, level, engine=None, builder_image=None):
     shutil.copyfile(os.path.join(rootfs, "boot", "vmlinuz"), os.path.join(stage, "boot", "kernel"))
     shutil.copyfile(os.path.join(rootfs, "boot", "initrd"), os.path.join(stage, "boot", "initrd"))
     with open(os.path.join(stage, "boot", "grub", "grub.cfg"), "w", encoding="utf-8") as handle:
-        handle.write(db.iso_grub_cfg())
+        handle.write(DiskRequest("iso", "bare", out_dir).grub_cfg())
     squash = ["mksquashfs", "ROOT", "STAGE/rootfs.squashfs", "-noappend", "-no-progress", "-comp", "zstd", "-b", "1M",
               "-Xcompression-level", str(level), "-processors", str(os.cpu_count())]
     rescue = ["grub-mkrescue", "-o", "OUT/bare.iso", "STAGE", "--", "-volid", "COS_LIVE"]
@@ -81,15 +87,12 @@ def bare_iso(rootfs, out_dir, level, engine=None, builder_image=None):
         mapping = {"ROOT": "/rootfs", "STAGE": "/out/bare-stage", "OUT": "/out"}
         text = " && ".join(" ".join(_place(c, mapping) for c in cmd) + " >/dev/null 2>&1"
                            for cmd in (squash, rescue))
-        api = engine.api
-        host_config = api.create_host_config(binds={rootfs: {"bind": "/rootfs", "mode": "ro"},
-                                                    out_dir: {"bind": "/out", "mode": "rw"}})
-        container = api.create_container(builder_image, command=["bash", "-c", text], host_config=host_config)
+        cid = engine.create_container(builder_image, ["bash", "-c", text],
+                                      binds={rootfs: ("/rootfs", "ro"), out_dir: ("/out", "rw")})
         try:
-            api.start(container["Id"])
-            code = api.wait(container["Id"], timeout=3600)["StatusCode"]
+            code = engine.run_container(cid, lambda line: None, timeout=3600)
         finally:
-            api.remove_container(container["Id"], force=True)
+            engine.remove_container(cid)
         if code != 0:
             raise RuntimeError("bare commands failed in the container (exit %s)" % code)
     seconds = time.monotonic() - started
@@ -99,7 +102,7 @@ def bare_iso(rootfs, out_dir, level, engine=None, builder_image=None):
     return seconds, size
 
 
-class PreparedBuilder(db.DiskBuilder):
+class PreparedBuilder(DiskBuilder):
     """The module's ISO build from the already exported tree (the export is the same for both sides: excluded)."""
 
     def image_id(self, reference):
@@ -108,22 +111,22 @@ class PreparedBuilder(db.DiskBuilder):
 
 def module_iso(engine, rootfs, out_dir, level, image, builder="container"):
     builder = PreparedBuilder(engine, builder=builder)
-    request = db.IsoRequest(image, out_dir, iso_name="module", squashfs_level=level)
+    request = DiskRequest("iso", image, out_dir, name="module", squashfs_level=level)
     started = time.monotonic()
-    result = builder.build_iso(request, force=True, rootfs=rootfs)
+    result = builder.build(request, force=True, rootfs=rootfs)
     seconds = time.monotonic() - started
     size = result["size"]
-    for path in (request.output, request.output + ".sha256", db.stamp_path(request.output)):
+    for path in (request.output, request.output + ".sha256", stamps.stamp_path(request.output)):
         os.unlink(path)
     return seconds, size
 
 
 def raw_allocation(engine, image, out_dir, level):
-    builder = db.DiskBuilder(engine, keep_work=False)
-    request = db.RawRequest(image, out_dir, raw_name="bench", squashfs_level=level)
+    builder = DiskBuilder(engine, keep_work=False)
+    request = DiskRequest("raw", image, out_dir, name="bench", squashfs_level=level)
     # measure the data while building: keep the work tree long enough to size it
     builder.keep_work = True
-    result = builder.build_raw(request, force=True)
+    result = builder.build(request, force=True)
     work = next(os.path.join(out_dir, n) for n in os.listdir(out_dir) if n.startswith(".edgeforge-work-bench"))
     data = 0
     for rel in ("recovery/cOS/recovery.squashfs", "recovery/cOS/vmlinuz", "recovery/cOS/initrd",
@@ -134,7 +137,7 @@ def raw_allocation(engine, image, out_dir, level):
     shutil.rmtree(work)
     allocated = result["allocated"]
     size = result["size"]
-    for path in (request.output, request.output + ".sha256", db.stamp_path(request.output)):
+    for path in (request.output, request.output + ".sha256", stamps.stamp_path(request.output)):
         os.unlink(path)
     return {"disk_bytes": size, "allocated_bytes": allocated, "data_bytes": data,
             "ratio": round(allocated / float(data), 3), "seconds": result["seconds"]}
@@ -144,20 +147,20 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--image", required=True, help="installer image in the local engine")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--level", type=int, default=db.DEFAULT_SQUASHFS_LEVEL)
+    parser.add_argument("--level", type=int, default=DEFAULT_SQUASHFS_LEVEL)
     parser.add_argument("--workdir", default=os.path.join(REPO, "benchmarks", "output", "iso_build"))
     args = parser.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
     engine = DockerEngine()
     print("machine:", machine(), flush=True)
-    db.ensure_builder_image(engine)
+    ensure_builder_image(engine)
     out_dir = tempfile.mkdtemp(prefix="run-", dir=args.workdir)
     rootfs = os.path.join(out_dir, "rootfs")
     started = time.monotonic()
-    streamed = db.export_rootfs(engine, args.image, rootfs)
+    streamed = export_rootfs(engine, args.image, rootfs)
     export_seconds = time.monotonic() - started
     print("export: %.1f s, %d MiB" % (export_seconds, streamed // 2 ** 20), flush=True)
-    builder_image, _built = db.ensure_builder_image(engine)
+    builder_image, _built = ensure_builder_image(engine)
     sides = (("bare-host", lambda: bare_iso(rootfs, out_dir, args.level)),
              ("module-host", lambda: module_iso(engine, rootfs, out_dir, args.level, args.image, "host")),
              ("bare-container", lambda: bare_iso(rootfs, out_dir, args.level, engine, builder_image)),

@@ -33,6 +33,8 @@ options:
     description:
       - The (validated) user-data file to embed. It holds the registration token, so it is never printed. A path
         that does not exist is an error; leave it unset for an image without user data.
+      - At most 1 MB (1000000 bytes) - Kairos skips a larger configuration file on the installer medium with only
+        a warning, so the host would never register; a larger file is refused before anything is built.
     type: path
   content_dir:
     description:
@@ -49,18 +51,24 @@ options:
     description:
       - Edge custom configuration file to embed; overrides C(config.edge_custom_config). Must exist when set.
     type: path
+  local_ui:
+    description:
+      - CanvOS's C(local-ui.tar) - extracted into the installer root filesystem's C(/opt/spectrocloud/) before it
+        is squashed (the ISO's C(rootfs.squashfs), the raw disk's recovery system). Must exist when set.
+    type: path
   debug:
     description:
       - Add the debug kernel arguments to every menu entry. Overrides C(config.debug).
     type: bool
   grub_timeout:
     description:
-      - Seconds the GRUB menu waits before booting the default entry.
+      - Seconds the GRUB menu waits before booting the default entry (0-600; CanvOS waits 5).
     type: int
     default: 5
   extra_cmdline:
     description:
-      - More kernel arguments for every menu entry.
+      - More kernel arguments for every menu entry, after CanvOS's own (and after the debug ones). One line, no
+        quotes.
     type: str
     default: ""
   kernel_path:
@@ -76,6 +84,14 @@ options:
       - zstd level of the squashed root filesystem (1-22). Higher gives a smaller image and a slower build.
     type: int
     default: 3
+  artifact_mode:
+    description:
+      - File mode of the image, as an octal string. The image holds the user data and its registration token, so
+        by default only its owner reads it (V(0600); what the build writes on the way is the owner's alone too).
+      - A wider mode such as V(0640) or V(0644) shares it. The owner must read and write it; no execute or special
+        bits. An image that is up to date but has another mode gets this one (changed).
+    type: str
+    default: "0600"
   builder:
     description:
       - V(container) runs the tools in the disk builder image (default, nothing to install on the host).

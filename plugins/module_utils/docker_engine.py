@@ -275,6 +275,38 @@ class DockerEngine:
         except Exception as exc:  # pylint: disable=broad-except  # reported once, naming what failed
             raise DockerEngineError("%s failed: %s" % (what_cap, _short(str(exc)))) from exc
 
+    # ------------------------------------------------------------------ containers (disk builds)
+    def create_container(self, image, command, labels=None, binds=None, working_dir="/"):
+        """Create a container (not started); returns its id. ``binds``: {host_path: (container_path, mode)}."""
+        host_config = self.api.create_host_config(
+            binds={host: {"bind": target, "mode": mode} for host, (target, mode) in (binds or {}).items()})
+        return self.api.create_container(image, command=command, host_config=host_config, labels=labels or {},
+                                         working_dir=working_dir)["Id"]
+
+    def export_container(self, container_id, chunk_size=4 * 1024 * 1024):
+        """The container's filesystem as a tar stream (an iterator of byte chunks)."""
+        return self.api.export(container_id, chunk_size=chunk_size)
+
+    def run_container(self, container_id, on_line, timeout):
+        """Start the container, pass each output line to ``on_line``, wait at most ``timeout`` s; the exit code."""
+        self.api.start(container_id)
+        buffer = ""
+        for chunk in self.api.logs(container_id, stream=True, follow=True):
+            buffer += chunk.decode("utf-8", "replace")
+            while "\n" in buffer:
+                line, buffer = buffer.split("\n", 1)
+                on_line(line)
+        if buffer:
+            on_line(buffer)
+        return self.api.wait(container_id, timeout=timeout).get("StatusCode", 1)
+
+    def remove_container(self, container_id):
+        """Remove a container, running or not; a container already gone is not an error."""
+        try:
+            self.api.remove_container(container_id, force=True)
+        except (APIError, OSError):  # NotFound is an APIError; a lost connection an OSError
+            pass
+
 
 # Module options shared by every module that talks to the engine (see the edgeforge.artifacts.docker doc fragment).
 DOCKER_ARGUMENT_SPEC = dict(

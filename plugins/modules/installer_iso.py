@@ -14,16 +14,19 @@ description:
   - Builds what CanvOS's C(+iso) target builds, C(build/<ISO_NAME>.iso) and C(build/<ISO_NAME>.iso.sha256), without
     Earthly and without privileged containers.
   - The root filesystem of the installer image (C(palette-installer-image:<tag>)) is exported through the Docker
-    engine, squashed (zstd, all cores) and packed with GRUB into an ISO in the Kairos live layout - volume label
-    C(COS_LIVE), C(/rootfs.squashfs), C(/boot/kernel), C(/boot/initrd) - bootable from BIOS and UEFI firmware (El
-    Torito plus an EFI system partition image) and, written to a USB stick, as a hybrid MBR/GPT disk.
-  - The GRUB menu has the CanvOS entries C(Palette eXtended Kubernetes Edge Installer), C(... (manual)) and
-    C(Palette Edge Interactive Installer); C(force_interactive_install) makes the third the default and C(debug) adds
-    C(rd.immucore.debug console=tty0 rd.debug) to every entry.
-  - The user data becomes C(/config.yaml); content bundles (C(*.zst)) go to C(/opt/spectrocloud/content/) cut into
-    3 GB parts C(<name>.zst_part00), C(_part01) ... (ISO 9660 file-size limit; the parts are mapped straight from the
-    bundle, so no split copies are written); C(clusterconfig) becomes C(/opt/spectrocloud/clusterconfig/spc.tgz) and
-    C(edge_custom_config) C(/.edge_custom_config.yaml).
+    engine, squashed (zstd, all cores) and packed with GRUB into an ISO in the layout CanvOS's ISO tool writes -
+    volume label C(COS_LIVE) with Joliet, C(/rootfs.squashfs), C(/boot/kernel), C(/boot/initrd),
+    C(/boot/grub2/grub.cfg), El Torito C(/boot/x86_64/loader/eltorito.img) and the EFI image C(/boot/uefi.img)
+    (FAT C(COS_GRUB)) - bootable from BIOS and UEFI firmware and, written to a USB stick, as a hybrid MBR/GPT disk.
+  - The GRUB menu is CanvOS's, token by token - C(Palette eXtended Kubernetes Edge Installer), C(... (manual)) and
+    C(Palette Edge Interactive Installer), a 5 second menu, a hidden C(Text mode) entry on key C(t) under UEFI;
+    C(force_interactive_install) makes the third the default and C(debug) adds
+    C(rd.immucore.debug console=tty0 rd.debug) to every entry. It also shows on a serial console when there is one.
+  - The user data becomes C(/files-iso/config.yaml) (where Kairos finds it on the medium); content bundles
+    (C(*.zst)) go to C(/opt/spectrocloud/content/) cut into 3 GB parts C(<name>.zst_part00), C(_part01) ... (every
+    bundle, even a small one; the parts are mapped straight from the bundle, so no split copies are written);
+    C(clusterconfig) becomes C(/opt/spectrocloud/clusterconfig/spc.tgz), C(edge_custom_config)
+    C(/.edge_custom_config.yaml), and C(local_ui) is extracted into the root filesystem's C(/opt/spectrocloud/).
   - The tools run in the disk builder image, which the module builds from its own Dockerfile
     (C(files/builder/Dockerfile) of the collection; Debian with xorriso, GRUB, mtools, squashfs-tools, dosfstools,
     e2fsprogs, fdisk) and reuses while its recipe label matches.
@@ -160,9 +163,8 @@ except ImportError:
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import DEFAULT_ISO_NAME, IsoRequest
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_module import (
-    DISK_ARGUMENT_SPEC, common_request_options, fail_or_predict, pick, run_disk_build)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.module import (
+    DISK_ARGUMENT_SPEC, artifact_name, fail_or_predict, pick, request_from_params, run_disk_build)
 
 
 def build_files(build_dir):
@@ -182,18 +184,13 @@ def main():
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     params = module.params
-    config = params["config"] or {}
     build_dir = os.path.abspath(params["build_dir"])
-    iso_name = params["iso_name"] or config.get("iso_name") or DEFAULT_ISO_NAME
     try:
-        request = IsoRequest(
-            params["installer_image"], build_dir, iso_name=iso_name,
-            force_interactive_install=bool(pick(params, config, "force_interactive_install")),
-            **common_request_options(params, config))
-        result = run_disk_build(module, request, "build_iso",
-                                os.path.join(build_dir, "logs", "installer_iso.progress.log"))
+        request = request_from_params("iso", params, "iso_name", force_interactive_install=bool(
+            pick(params, params["config"] or {}, "force_interactive_install")))
+        result = run_disk_build(module, request, os.path.join(build_dir, "logs", "installer_iso.progress.log"))
     except EdgeforgeError as err:
-        iso_path = os.path.join(build_dir, iso_name + ".iso")
+        iso_path = os.path.join(build_dir, artifact_name(params, "iso_name") + ".iso")
         fail_or_predict(module, err, dict(iso_path=iso_path, sha256_path=iso_path + ".sha256",
                                           build_files=build_files(build_dir)))
     result["build_files"] = build_files(build_dir)

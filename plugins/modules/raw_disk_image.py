@@ -14,13 +14,17 @@ description:
   - Builds the raw disk CanvOS's C(+cloud-image) target makes with AuroraBoot and C(add-content-partition.sh) - the
     input of the AWS import - without privileged containers or loop devices.
   - "GPT layout: 1 EFI (FAT, label C(COS_GRUB), EFI system partition, GRUB at C(EFI/BOOT/BOOTX64.EFI)); 2 OEM (ext2,
-    C(COS_OEM), the user data as C(90_custom.yaml), or a file holding only C(#cloud-config) when none is given);
+    C(COS_OEM), the user data as C(90_custom.yaml), or a file holding only C(#cloud-config) when none is given,
+    C(grubenv) sending the first boot to the O(default_entry) entry, and C(01_reset.yaml));
     3 RECOVERY (ext2, C(COS_RECOVERY), C(/cOS/recovery.squashfs) made from the installer image, C(/cOS/vmlinuz),
     C(/cOS/initrd) and the GRUB menu C(/grub2/grub.cfg)); 4 CONTENT (ext4, C(COS_CONTENT), only when there are
     content bundles, a cluster definition or an edge custom config - C(bundle-content/), C(spc-config/),
     C(edge-config/.edge_custom_config.yaml)); and a 1 MiB BIOS boot partition (GRUB core image) so the disk boots
     from BIOS as well as UEFI firmware."
-  - Kairos creates C(COS_STATE) and C(COS_PERSISTENT) itself when it resets from the recovery system on first boot.
+  - On first boot the recovery system reads C(01_reset.yaml) - it adds the C(state) partition (C(COS_STATE), three
+    times the recovery partition plus 100 MiB) and the C(persistent) partition (C(COS_PERSISTENT), the rest of the
+    disk) after the last partition, and resets unattended into the installed system (unless C(/oem/.autoreset.skip)
+    exists). The disk the image is written to must be large enough for them.
   - Each filesystem is made in a file of its partition's size (C(mkfs -d), C(mkfs.vfat) + mtools) and copied into a
     sparse image with C(dd conv=notrunc,sparse), so the file only allocates about the data it holds.
   - Written under a temporary name, renamed when complete, checked against the C(.sha256) file written beside it;
@@ -38,7 +42,8 @@ options:
     type: str
   default_entry:
     description:
-      - Default GRUB entry - V(recovery) boots the recovery system, V(reset) boots it with C(kairos.reset).
+      - Default GRUB entry - V(recovery) boots the recovery system, V(reset) boots it with C(kairos.reset). The
+        first boot takes it through the OEM C(grubenv) (C(next_entry)), as CanvOS's image does.
     type: str
     choices: [recovery, reset]
     default: recovery
@@ -47,6 +52,13 @@ options:
       - Add the BIOS boot partition and GRUB's BIOS boot code (UEFI boot works either way).
     type: bool
     default: true
+  deprecated_variables:
+    description:
+      - For the C(edgeforge.artifacts.raw_disk_image) role - the deprecated role variables the play sets (for example
+        C(installer_iso_raw_image)); each gives a deprecation warning naming what replaces it. Nothing else changes.
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: edgeforge.artifacts.installer_iso
   - module: edgeforge.artifacts.boot_check
@@ -143,9 +155,14 @@ except ImportError:
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import DEFAULT_ISO_NAME, RawRequest
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_module import (
-    DISK_ARGUMENT_SPEC, common_request_options, fail_or_predict, run_disk_build)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.module import (
+    DISK_ARGUMENT_SPEC, artifact_name, fail_or_predict, request_from_params, run_disk_build)
+
+# Role variables of earlier releases that the raw_disk_image role still reads, and what replaces them.
+DEPRECATED_ROLE_VARIABLES = {
+    "installer_iso_raw_image": "include the edgeforge.artifacts.raw_disk_image role instead",
+    "installer_iso_raw_default_entry": "set raw_disk_image_default_entry (role edgeforge.artifacts.raw_disk_image)",
+}
 
 
 def main():
@@ -154,23 +171,23 @@ def main():
         raw_name=dict(type="str"),
         default_entry=dict(type="str", default="recovery", choices=["recovery", "reset"]),
         bios_boot=dict(type="bool", default=True),
+        deprecated_variables=dict(type="list", elements="str", default=[]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     params = module.params
-    config = params["config"] or {}
+    for name in params["deprecated_variables"]:
+        module.deprecate("The role variable %s is deprecated: %s" % (name, DEPRECATED_ROLE_VARIABLES.get(
+            name, "see the edgeforge.artifacts.raw_disk_image role")), version="2.0.0",
+            collection_name="edgeforge.artifacts")
     build_dir = os.path.abspath(params["build_dir"])
-    raw_name = params["raw_name"] or config.get("iso_name") or DEFAULT_ISO_NAME
     try:
-        request = RawRequest(
-            params["installer_image"], build_dir, raw_name=raw_name,
-            bios_boot=params["bios_boot"], default_entry=params["default_entry"],
-            **common_request_options(params, config))
-        result = run_disk_build(module, request, "build_raw",
-                                os.path.join(build_dir, "logs", "raw_disk_image.progress.log"))
+        request = request_from_params("raw", params, "raw_name", bios_boot=params["bios_boot"],
+                                      default_entry=params["default_entry"])
+        result = run_disk_build(module, request, os.path.join(build_dir, "logs", "raw_disk_image.progress.log"))
     except EdgeforgeError as err:
-        raw_path = os.path.join(build_dir, raw_name + ".raw")
+        raw_path = os.path.join(build_dir, artifact_name(params, "raw_name") + ".raw")
         fail_or_predict(module, err, dict(raw_path=raw_path, sha256_path=raw_path + ".sha256"))
     module.exit_json(**result)
 

@@ -9,9 +9,11 @@ share them instead of squashing the same root filesystem several times.
 
 from __future__ import annotations
 
+import atexit
 import io
 import json
 import os
+import re
 import secrets
 import subprocess
 import tarfile
@@ -19,10 +21,23 @@ import textwrap
 
 from tests.integration.helpers import run_playbook
 
-INSTALLER_TAG = "edgeforge-test-iso-installer:latest"
-TINY_TAG = "edgeforge-test-iso-tiny:latest"
+# unique per test run: a run never builds on, or removes, what another run (or a leftover) tagged
+RUN_ID = secrets.token_hex(4)
+INSTALLER_TAG = "edgeforge-test-iso-installer:run-%s" % RUN_ID
+TINY_TAG = "edgeforge-test-iso-tiny:run-%s" % RUN_ID
 TOKEN = "edgeforge-token-" + secrets.token_hex(8)  # must never appear in any output
+LOCAL_UI_FILE = "local-ui/index.html"  # what the test local-ui.tar holds
 _CACHE = {}
+
+
+def _remove_at_exit(client, tag):
+    """The run's own image tags go when the test session ends (the layers stay cached for the next run)."""
+    def remove():
+        try:
+            client.api.remove_image(tag, noprune=True)
+        except Exception:  # pylint: disable=broad-except  # already gone, or still used: nothing to clean
+            pass
+    atexit.register(remove)
 
 
 def _build(client, tag, dockerfile, files=None):
@@ -38,6 +53,7 @@ def _build(client, tag, dockerfile, files=None):
                                   decode=True):
         if "error" in event:
             raise RuntimeError("build of %s failed: %s" % (tag, event["error"]))
+    _remove_at_exit(client, tag)
     return tag
 
 
@@ -75,6 +91,7 @@ def write_inputs(directory):
         "content": os.path.join(directory, "content-a1b2c3"),
         "clusterconfig": os.path.join(directory, "spc.tgz"),
         "edge_custom_config": os.path.join(directory, ".edge-custom-config.yaml"),
+        "local_ui": os.path.join(directory, "local-ui.tar"),
     }
     with open(paths["user_data"], "w", encoding="utf-8") as handle:
         handle.write("#cloud-config\nstylus:\n  site:\n    paletteEndpoint: api.spectrocloud.com\n"
@@ -90,6 +107,11 @@ def write_inputs(directory):
         handle.write(b"\x1f\x8b spc archive")
     with open(paths["edge_custom_config"], "w", encoding="utf-8") as handle:
         handle.write("content:\n  signing:\n    publicKey:\n      base64EncodedValue: AAAA\n")
+    with tarfile.open(paths["local_ui"], "w") as archive:
+        data = b"<html>local UI</html>\n"
+        info = tarfile.TarInfo(LOCAL_UI_FILE)
+        info.size = len(data)
+        archive.addfile(info, io.BytesIO(data))
     return paths
 
 
@@ -137,7 +159,7 @@ def built_iso(docker_engine, standin_images, tmp_path_factory):
         args = {"installer_image": installer_image(docker_engine, standin_images),
                 "build_dir": os.path.join(work, "build"), "user_data": inputs["user_data"],
                 "content_dir": [inputs["content"]], "clusterconfig": inputs["clusterconfig"],
-                "edge_custom_config": inputs["edge_custom_config"]}
+                "edge_custom_config": inputs["edge_custom_config"], "local_ui": inputs["local_ui"]}
         result, proc = run_module(work, "installer_iso", args, verbosity=3)
         _CACHE["iso"] = {"result": result, "proc": proc, "args": args, "inputs": inputs, "work": work}
     return _CACHE["iso"]
@@ -151,10 +173,39 @@ def built_raw(docker_engine, standin_images, tmp_path_factory):
         args = {"installer_image": installer_image(docker_engine, standin_images),
                 "build_dir": os.path.join(work, "build"), "user_data": inputs["user_data"],
                 "content_dir": [inputs["content"]], "clusterconfig": inputs["clusterconfig"],
-                "edge_custom_config": inputs["edge_custom_config"], "raw_name": "edge-cloud"}
+                "edge_custom_config": inputs["edge_custom_config"], "local_ui": inputs["local_ui"],
+                "raw_name": "edge-cloud"}
         result, proc = run_module(work, "raw_disk_image", args, verbosity=3)
         _CACHE["raw"] = {"result": result, "proc": proc, "args": args, "inputs": inputs, "work": work}
     return _CACHE["raw"]
+
+
+def grub_menu(cfg):
+    """{default, timeout, timeout_style, entries: [{title, kernel, args (tokens), initrd}]} of a grub.cfg."""
+    entries = []
+    for match in re.finditer(r'^menuentry "([^"]+)"[^{]*\{(.*?)^\}', cfg, re.M | re.S):
+        linux = re.search(r"^\s*linux \(\$root\)(\S+)(.*)$", match.group(2), re.M)
+        initrd = re.search(r"^\s*initrd \(\$root\)(\S+)\s*$", match.group(2), re.M)
+        entries.append({"title": match.group(1), "kernel": linux.group(1), "args": linux.group(2).split(),
+                        "initrd": initrd.group(1)})
+    settings = {name: re.findall(r"^set %s=(\S+)$" % name, cfg, re.M) for name in
+                ("default", "timeout", "timeout_style")}
+    return dict({name: values[0] if len(values) == 1 else values for name, values in settings.items()},
+                entries=entries)
+
+
+def squashfs_file(squashfs, path, max_links=10):
+    """The bytes of ``path`` (absolute, as the image sees it) in a squashfs, symbolic links followed inside it."""
+    for _link in range(max_links):
+        rel = os.path.normpath(path).lstrip("/")
+        listing = subprocess.run(["unsquashfs", "-ll", "-d", "", squashfs, rel], capture_output=True, text=True,
+                                 check=True).stdout
+        entry = next(line for line in listing.splitlines() if line.split(" -> ")[0].endswith("/" + rel))
+        if " -> " not in entry:
+            return subprocess.run(["unsquashfs", "-cat", squashfs, rel], capture_output=True, check=True).stdout
+        link = entry.split(" -> ", 1)[1]
+        path = link if link.startswith("/") else os.path.join(os.path.dirname("/" + rel), link)
+    raise AssertionError("too many links at %s in %s" % (path, squashfs))
 
 
 def xorriso_listing(iso):

@@ -11,8 +11,9 @@ import subprocess
 
 import pytest
 
-from tests.integration.disk_artifacts import (TOKEN, built_iso, run_module, tiny_image, write_inputs,
-                                              xorriso_extract, xorriso_listing)
+from tests.integration.disk_artifacts import (LOCAL_UI_FILE, TOKEN, built_iso, grub_menu, run_module,
+                                              squashfs_file, tiny_image, write_inputs, xorriso_extract,
+                                              xorriso_listing)
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +35,7 @@ def test_build_succeeds_and_reports(iso):
     assert [p["name"] for p in result["content_parts"]] == ["core-bundle.tar.zst_part00"]
     build = os.listdir(iso["args"]["build_dir"])
     assert not [name for name in build if "partial" in name or name.startswith(".edgeforge-work")]
+    assert os.stat(result["iso_path"]).st_mode & 0o777 == 0o600  # it holds the user data and its token
 
 
 def test_checksum_file_is_sha256sum_format(iso):
@@ -49,12 +51,15 @@ def test_checksum_file_is_sha256sum_format(iso):
 def test_volume_label_and_files(iso, tmp_path):
     path = iso["result"]["iso_path"]
     pvd = subprocess.run(["xorriso", "-indev", path, "-pvd_info"], capture_output=True, text=True, check=True).stdout
-    assert "Volume Id    : COS_LIVE" in pvd
+    assert "Volume Id    : COS_LIVE" in pvd  # CONFORMANCE 5.12, and root=live:CDLABEL=COS_LIVE finds it
+    toc = subprocess.run(["xorriso", "-indev", path, "-toc"], capture_output=True, text=True, check=True).stdout
+    assert "Joliet" in next(line for line in toc.splitlines() if line.startswith("ISO offers"))
     files = xorriso_listing(path)
-    for name in ("/rootfs.squashfs", "/boot/kernel", "/boot/initrd", "/boot/grub/grub.cfg", "/config.yaml",
-                 "/.edge_custom_config.yaml", "/opt/spectrocloud/clusterconfig/spc.tgz",
-                 "/opt/spectrocloud/content/core-bundle.tar.zst_part00", "/efi.img",
-                 "/boot/grub/i386-pc/eltorito.img"):
+    # CONFORMANCE 5.4: the paths enki writes (the catalog is hidden)
+    for name in ("/rootfs.squashfs", "/boot/kernel", "/boot/initrd", "/boot/grub2/grub.cfg",
+                 "/files-iso/config.yaml", "/.edge_custom_config.yaml", "/opt/spectrocloud/clusterconfig/spc.tgz",
+                 "/opt/spectrocloud/content/core-bundle.tar.zst_part00", "/boot/uefi.img",
+                 "/boot/x86_64/loader/eltorito.img"):
         assert name in files, sorted(files)
     assert not [name for name in files if name.endswith(".tar") or name.endswith("notes.txt")]
     assert files["/opt/spectrocloud/content/core-bundle.tar.zst_part00"] == os.path.getsize(
@@ -69,26 +74,87 @@ def test_volume_label_and_files(iso, tmp_path):
     assert "squashfs-root/etc/systemd/system/edgeforge-boot-ok.service" in listing
     assert "squashfs-root/etc/kairos/branding" in listing  # the stylus framework is in the installer image
     assert "squashfs-root/.dockerenv" not in listing
+    # CONFORMANCE 5.7: local-ui.tar is extracted into the root filesystem's /opt/spectrocloud, not the ISO tree
+    assert "squashfs-root/opt/spectrocloud/" + LOCAL_UI_FILE in listing
+    assert not [name for name in files if "local-ui" in name]
+    # CONFORMANCE 5.4: /boot/kernel and /boot/initrd are the installer image's /boot/vmlinuz and /boot/initrd targets
+    for iso_file, image_file in (("/boot/kernel", "/boot/vmlinuz"), ("/boot/initrd", "/boot/initrd")):
+        copied = xorriso_extract(path, iso_file, str(tmp_path / os.path.basename(iso_file)))
+        assert copied and copied == squashfs_file(str(tmp_path / "rootfs.squashfs"), image_file), iso_file
+    esp = mdir_listing("%s@@%d" % (path, _esp_offset(_table(path))), "::/")
+    assert "EFI" in esp
+    assert subprocess.run(["minfo", "-i", "%s@@%d" % (path, _esp_offset(_table(path))), "::"], capture_output=True,
+                          text=True, check=True).stdout.count("COS_GRUB") >= 1
 
 
 def test_user_data_and_configs_embedded(iso, tmp_path):
     path = iso["result"]["iso_path"]
     inputs = iso["inputs"]
-    for iso_path, source in (("/config.yaml", inputs["user_data"]),
+    for iso_path, source in (("/files-iso/config.yaml", inputs["user_data"]),
                              ("/.edge_custom_config.yaml", inputs["edge_custom_config"]),
                              ("/opt/spectrocloud/clusterconfig/spc.tgz", inputs["clusterconfig"])):
         with open(source, "rb") as handle:
             assert xorriso_extract(path, iso_path, str(tmp_path / os.path.basename(iso_path))) == handle.read()
+    files = xorriso_listing(path)
+    assert "/config.yaml" not in files  # CONFORMANCE 5.5: only under files-iso/
+    user_data = xorriso_extract(path, "/files-iso/config.yaml", str(tmp_path / "ud"))
+    assert user_data.startswith(b"#cloud-config") and len(user_data) <= 1000 * 1000
+
+
+def test_content_bundles_become_parts(iso, tmp_path):
+    """CONFORMANCE 5.6: every .zst (even a small one) becomes <name>_partNN; the parts give back the bundle."""
+    path = iso["result"]["iso_path"]
+    files = xorriso_listing(path)
+    content = sorted(name for name in files if name.startswith("/opt/spectrocloud/content/"))
+    assert content == ["/opt/spectrocloud/content/core-bundle.tar.zst_part00"]
+    assert not [name for name in files if name.endswith(".zst")]
+    with open(os.path.join(iso["inputs"]["content"], "core-bundle.tar.zst"), "rb") as handle:
+        assert xorriso_extract(path, content[0], str(tmp_path / "part00")) == handle.read()
+
+
+CANVOS_ENTRY_0 = ("cdroot root=live:CDLABEL=COS_LIVE rd.live.dir=/ rd.live.squashimg=rootfs.squashfs net.ifnames=1 "
+                  "console=tty1 console=ttyS0 rd.cos.disable vga=795 nomodeset nodepair.enable selinux=0 "
+                  "rd.live.overlay.overlayfs rd.immucore.sysrootwait=600 systemd.unified_cgroup_hierarchy=1").split()
 
 
 def test_grub_menu(iso, tmp_path):
-    cfg = xorriso_extract(iso["result"]["iso_path"], "/boot/grub/grub.cfg", str(tmp_path / "grub.cfg")).decode()
-    assert 'menuentry "Palette eXtended Kubernetes Edge Installer"' in cfg
-    assert 'menuentry "Palette eXtended Kubernetes Edge Installer (manual)"' in cfg
-    assert 'menuentry "Palette Edge Interactive Installer"' in cfg
-    assert "set default=0" in cfg
-    assert "root=live:CDLABEL=COS_LIVE rd.live.dir=/ rd.live.squashimg=rootfs.squashfs" in cfg
+    """CONFORMANCE 5.8: titles, argument lists token by token, order, default entry, timeout."""
+    cfg = xorriso_extract(iso["result"]["iso_path"], "/boot/grub2/grub.cfg", str(tmp_path / "grub.cfg")).decode()
+    menu = grub_menu(cfg)
+    assert [e["title"] for e in menu["entries"]] == [
+        "Palette eXtended Kubernetes Edge Installer", "Palette eXtended Kubernetes Edge Installer (manual)",
+        "Palette Edge Interactive Installer"]
+    assert [e["args"] for e in menu["entries"]] == [
+        CANVOS_ENTRY_0, [t for t in CANVOS_ENTRY_0 if t not in ("vga=795", "nomodeset", "nodepair.enable")],
+        CANVOS_ENTRY_0 + ["interactive-install"]]
+    assert {(e["kernel"], e["initrd"]) for e in menu["entries"]} == {("/boot/kernel", "/boot/initrd")}
+    assert (menu["default"], menu["timeout"], menu["timeout_style"]) == ("0", "5", "menu")
+    assert 'hiddenentry "Text mode" --hotkey "t"' in cfg
     assert "rd.debug" not in cfg
+
+
+def test_forced_interactive_debug_menu_and_user_data_over_1mb(docker_engine, tmp_path):
+    """force_interactive_install, debug and a wider artifact_mode reach the built ISO; a user data over 1 MB is refused
+    before any build."""
+    build = tmp_path / "build"
+    args = {"installer_image": tiny_image(docker_engine), "build_dir": str(build), "iso_name": "menu-options",
+            "force_interactive_install": True, "debug": True, "grub_timeout": 9, "extra_cmdline": "panic=7",
+            "artifact_mode": "0644"}
+    result, proc = run_module(tmp_path, "installer_iso", args)
+    assert not result.get("failed"), result.get("msg", "") + proc.stdout
+    assert os.stat(result["iso_path"]).st_mode & 0o777 == 0o644  # widened on request
+    menu = grub_menu(xorriso_extract(result["iso_path"], "/boot/grub2/grub.cfg", str(tmp_path / "g.cfg")).decode())
+    assert (menu["default"], menu["timeout"]) == ("2", "9")
+    assert menu["entries"][2]["args"] == CANVOS_ENTRY_0 + ["interactive-install", "rd.immucore.debug",
+                                                           "console=tty0", "rd.debug", "panic=7"]
+    big = tmp_path / "big-user-data"
+    big.write_bytes(b"#cloud-config\n" + b"#" * (1000 * 1000))
+    result, proc = run_module(tmp_path, "installer_iso", dict(args, user_data=str(big), iso_name="too-big"))
+    assert result.get("failed") is True, proc.stdout
+    assert "user_data" in result["msg"] and "1 MB" in result["msg"] and str(big) in result["msg"]
+    assert not [name for name in os.listdir(str(build)) if name.startswith("too-big")]
+    result, proc = run_module(tmp_path, "installer_iso", dict(args, artifact_mode="0755"))
+    assert result.get("failed") is True and "artifact_mode" in result["msg"], proc.stdout
 
 
 def test_boot_records_bios_uefi_and_hybrid_tables(iso):
@@ -108,6 +174,14 @@ def test_boot_records_bios_uefi_and_hybrid_tables(iso):
     esp = subprocess.run(["mdir", "-b", "-i", "%s@@%d" % (path, _esp_offset(table)), "::/EFI/BOOT"],
                          capture_output=True, text=True, check=True).stdout
     assert "BOOTX64.EFI" in esp.upper()
+
+
+def _table(path):
+    return json.loads(subprocess.run(["sfdisk", "-J", path], capture_output=True, text=True, check=True).stdout)
+
+
+def mdir_listing(image, directory):
+    return subprocess.run(["mdir", "-b", "-i", image, directory], capture_output=True, text=True, check=True).stdout
 
 
 def _esp_offset(table):
@@ -168,7 +242,7 @@ def test_bundle_over_3gb_is_cut_into_parts(docker_engine, tmp_path):
     assert files["/opt/spectrocloud/content/big-bundle.tar.zst_part00"] == 3 * 10 ** 9
     assert files["/opt/spectrocloud/content/big-bundle.tar.zst_part01"] == 200 * 10 ** 6
     assert "/opt/spectrocloud/content/big-bundle.tar.zst" not in files
-    assert "/config.yaml" not in files  # no user data given, none invented
+    assert "/files-iso/config.yaml" not in files  # no user data given, none invented
     head = subprocess.run(["xorriso", "-osirrox", "on", "-indev", iso_path, "-extract_cut",
                            "/opt/spectrocloud/content/big-bundle.tar.zst_part00", "0", "8", str(tmp_path / "head")],
                           capture_output=True, check=True)
@@ -180,7 +254,7 @@ def test_bundle_over_3gb_is_cut_into_parts(docker_engine, tmp_path):
     os.unlink(iso_path)
 
 
-@pytest.mark.parametrize("case", ["missing_user_data", "missing_content_dir", "bad_iso_name"])
+@pytest.mark.parametrize("case", ["missing_user_data", "missing_content_dir", "bad_iso_name", "missing_local_ui"])
 def test_bad_input_fails_clearly_and_leaves_nothing(docker_engine, tmp_path, case):
     inputs = write_inputs(str(tmp_path / "inputs"))
     build = tmp_path / "build"
@@ -190,6 +264,7 @@ def test_bad_input_fails_clearly_and_leaves_nothing(docker_engine, tmp_path, cas
         "missing_user_data": ("user_data", str(tmp_path / "inputs" / "user-data-typo"), "does not exist"),
         "missing_content_dir": ("content_dir", str(tmp_path / "content-typo"), "does not exist"),
         "bad_iso_name": ("iso_name", "edge installer;rm -rf", "letters, digits"),
+        "missing_local_ui": ("local_ui", str(tmp_path / "local-ui-typo.tar"), "does not exist"),
     }[case]
     if case == "missing_content_dir":
         args["content_dir"] = [expected[1]]

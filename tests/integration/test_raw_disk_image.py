@@ -8,10 +8,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import textwrap
 
 import pytest
+import yaml
 
-from tests.integration.disk_artifacts import TOKEN, built_raw, run_module
+from tests.integration.disk_artifacts import LOCAL_UI_FILE, TOKEN, built_raw, run_module, tiny_image
+from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +57,7 @@ def test_build_succeeds(raw):
                            capture_output=True, text=True, check=False)
     assert check.returncode == 0 and check.stdout.strip() == "edge-cloud.raw: OK"
     assert not [n for n in os.listdir(raw["args"]["build_dir"]) if "partial" in n or "work" in n]
+    assert os.stat(result["raw_path"]).st_mode & 0o777 == 0o600  # it holds the user data and its token
 
 
 def test_partition_table(raw):
@@ -90,14 +94,40 @@ def test_oem_holds_the_user_data(raw):
     assert "Mode:  0600" in stat
 
 
-def test_recovery_holds_the_image(raw):
+def test_oem_sends_the_first_boot_to_recovery_and_resets(raw):
+    """CONFORMANCE 6.4: grubenv (1024 bytes, next_entry=recovery) and 01_reset.yaml with the layout and reset
+    stages; the state partition holds three recovery partitions and 100 MiB."""
+    path = raw["result"]["raw_path"]
+    offset = _offset(path, "oem")
+    names = sorted(line.split()[-1] for line in _debugfs(path, offset, "ls -l /").decode().splitlines()
+                   if line.strip() and not line.split()[-1].startswith((".", "lost+found")))
+    assert names == ["01_reset.yaml", "90_custom.yaml", "grubenv"]
+    env = _debugfs(path, offset, "cat /grubenv")
+    assert len(env) == 1024 and env.startswith(b"# GRUB Environment Block\nnext_entry=recovery\n")
+    reset = yaml.safe_load(_debugfs(path, offset, "cat /01_reset.yaml"))
+    added = reset["stages"]["rootfs.before"][0]["layout"]["add_partitions"]
+    recovery = next(p for p in _table(path)["partitions"] if p["name"] == "recovery")
+    assert added[0] == {"fsLabel": "COS_STATE", "pLabel": "state", "size": 3 * recovery["size"] // 2048 + 100,
+                        "filesystem": "ext2"}
+    assert (added[1]["pLabel"], added[1]["fsLabel"], added[1]["size"]) == ("persistent", "COS_PERSISTENT", 0)
+    cfg = _debugfs(path, _offset(path, "recovery"), "cat /grub2/grub.cfg").decode()
+    assert '--id recovery' in cfg and "load_env -f (${oem})/grubenv" in cfg
+
+
+def test_recovery_holds_the_image(raw, tmp_path):
     path = raw["result"]["raw_path"]
     offset = _offset(path, "recovery")
     assert _label(path, offset) == "COS_RECOVERY"
     listing = _debugfs(path, offset, "ls -l /cOS").decode()
     for name in ("recovery.squashfs", "vmlinuz", "initrd"):
         assert name in listing
-    assert _debugfs(path, offset, "cat /cOS/recovery.squashfs")[:4] == b"hsqs"
+    squashfs = _debugfs(path, offset, "cat /cOS/recovery.squashfs")
+    assert squashfs[:4] == b"hsqs"
+    (tmp_path / "recovery.squashfs").write_bytes(squashfs)
+    tree = subprocess.run(["unsquashfs", "-l", str(tmp_path / "recovery.squashfs")], capture_output=True, text=True,
+                          check=True).stdout
+    # CONFORMANCE 6.2: local-ui.tar extracted into the installer root filesystem's /opt/spectrocloud
+    assert "squashfs-root/opt/spectrocloud/" + LOCAL_UI_FILE in tree
     cfg = _debugfs(path, offset, "cat /grub2/grub.cfg").decode()
     assert "root=live:LABEL=COS_RECOVERY rd.live.dir=/cOS rd.live.squashimg=recovery.squashfs" in cfg
 
@@ -145,3 +175,60 @@ def test_second_run_changes_nothing(raw):
     result, proc = run_module(raw["work"], "raw_disk_image", raw["args"])
     assert result["changed"] is False, proc.stdout
     assert result["sha256"] == raw["result"]["sha256"]
+
+
+def test_a_wider_mode_is_applied_without_a_rebuild(raw):
+    path = raw["result"]["raw_path"]
+    before = os.stat(path)
+    result, proc = run_module(raw["work"], "raw_disk_image", dict(raw["args"], artifact_mode="0640"), check=True)
+    assert result["changed"] is True and os.stat(path).st_mode & 0o777 == 0o600, proc.stdout
+    result, proc = run_module(raw["work"], "raw_disk_image", dict(raw["args"], artifact_mode="0640"))
+    assert result["changed"] is True and result["sha256"] == raw["result"]["sha256"], proc.stdout
+    after = os.stat(path)
+    assert after.st_mode & 0o777 == 0o640 and (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    result, proc = run_module(raw["work"], "raw_disk_image", dict(raw["args"], artifact_mode="0640"))
+    assert result["changed"] is False, proc.stdout
+    os.chmod(path, 0o600)
+
+
+def test_roles_raw_disk_image_and_the_deprecated_installer_iso_variables(docker_engine, tmp_path):
+    """The installer_iso role with the old installer_iso_raw_* variables still builds the raw image (through the
+    raw_disk_image role) with deprecation warnings; the raw_disk_image role's one result fact describes it."""
+    build = tmp_path / "build"
+    result_path = tmp_path / "result.json"
+    playbook = tmp_path / "roles.yml"
+    playbook.write_text(textwrap.dedent("""\
+        - hosts: localhost
+          connection: local
+          gather_facts: false
+          vars:
+            ansible_python_interpreter: "{{ ansible_playbook_python }}"
+            build_config_plan: {config: {iso_name: role-raw}, installer_image: %(image)s}
+            build_dir: %(build)s
+            user_data_path: ""
+            installer_iso_iso: false
+            installer_iso_raw_image: true
+            installer_iso_raw_default_entry: reset
+            installer_iso_grub_timeout: 0
+          roles:
+            - role: edgeforge.artifacts.installer_iso
+          tasks:
+            - name: Keep the result fact for the test
+              ansible.builtin.copy:
+                content: "{{ {'result': raw_disk_image_result, 'old': installer_iso_raw_image_path} | to_json }}"
+                dest: %(out)s
+                mode: "0600"
+        """ % {"image": json.dumps(tiny_image(docker_engine)), "build": json.dumps(str(build)),
+               "out": json.dumps(str(result_path))}))
+    proc = run_playbook(str(playbook))
+    assert proc.rc == 0, proc.output
+    facts = json.loads(result_path.read_text())
+    raw_path = str(build / "role-raw.raw")
+    assert facts["result"]["raw_path"] == raw_path == facts["old"]
+    assert facts["result"]["sha256"] == open(raw_path + ".sha256", encoding="utf-8").read().split()[0]
+    warnings = " ".join(proc.output.split())
+    for name in ("installer_iso_raw_image", "installer_iso_raw_default_entry"):
+        assert "The role variable %s is deprecated" % name in warnings, proc.output
+    assert not (build / "role-raw.iso").exists()
+    cfg = _debugfs(raw_path, _offset(raw_path, "recovery"), "cat /grub2/grub.cfg").decode()
+    assert "set default=1" in cfg and "set timeout=0" in cfg  # the old default_entry and the ISO role's timeout

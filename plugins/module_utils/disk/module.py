@@ -14,8 +14,10 @@ import os
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import with_real_proxies
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ProgressLog, ValidationError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import (
-    DiskBuilder, MissingImageError, read_sha256_file)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.build import DiskBuilder
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.errors import MissingImageError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.request import DEFAULT_ISO_NAME, DiskRequest
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.stamps import read_sha256_file
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
     DOCKER_ARGUMENT_SPEC, engine_factory)
 
@@ -28,12 +30,14 @@ DISK_ARGUMENT_SPEC = dict(
     content_dir=dict(type="list", elements="path", default=[]),
     clusterconfig=dict(type="path"),
     edge_custom_config=dict(type="path"),
+    local_ui=dict(type="path"),
     debug=dict(type="bool"),
     grub_timeout=dict(type="int", default=5),
     extra_cmdline=dict(type="str", default=""),
     kernel_path=dict(type="str"),
     initrd_path=dict(type="str"),
     squashfs_compression_level=dict(type="int", default=3),
+    artifact_mode=dict(type="str", default="0600"),
     builder=dict(type="str", default="container", choices=["container", "host", "auroraboot"]),
     builder_base_image=dict(type="str", default="debian:bookworm-slim"),
     force=dict(type="bool", default=False),
@@ -51,17 +55,29 @@ def pick(params, config, key):
 
 
 def common_request_options(params, config):
-    """The keyword arguments IsoRequest and RawRequest share, from the options and the build configuration."""
+    """The keyword arguments every DiskRequest takes, from the options and the build configuration."""
     level = params["squashfs_compression_level"]
     if level < 1 or level > 22:
         raise ValidationError("squashfs_compression_level", level, "a zstd level from 1 to 22")
     return dict(
         user_data=params["user_data"], content_dirs=params["content_dir"],
         clusterconfig=pick(params, config, "clusterconfig"),
-        edge_custom_config=pick(params, config, "edge_custom_config"),
+        edge_custom_config=pick(params, config, "edge_custom_config"), local_ui=params["local_ui"],
         debug=bool(pick(params, config, "debug")), grub_timeout=params["grub_timeout"],
         extra_cmdline=params["extra_cmdline"], kernel_path=params["kernel_path"],
-        initrd_path=params["initrd_path"], squashfs_level=level)
+        initrd_path=params["initrd_path"], squashfs_level=level, artifact_mode=params["artifact_mode"])
+
+
+def artifact_name(params, name_option):
+    """The artifact's name: the module's own option, else the configuration's ``iso_name``, else the default."""
+    return params[name_option] or (params["config"] or {}).get("iso_name") or DEFAULT_ISO_NAME
+
+
+def request_from_params(kind, params, name_option, **kind_options):
+    """The DiskRequest of a module run (validates every input)."""
+    options = dict(common_request_options(params, params["config"] or {}), **kind_options)
+    return DiskRequest(kind, params["installer_image"], os.path.abspath(params["build_dir"]),
+                       name=artifact_name(params, name_option), **options)
 
 
 def build_proxies(params, config):
@@ -70,8 +86,8 @@ def build_proxies(params, config):
     return {key: config.get(key) for key in ("http_proxy", "https_proxy", "no_proxy") if config.get(key)}
 
 
-def run_disk_build(module, request, build_method, progress_path):
-    """Build ``request`` with DiskBuilder.<build_method> (build_iso or build_raw); return the module result.
+def run_disk_build(module, request, progress_path):
+    """Build ``request`` with DiskBuilder.build; return the module result.
 
     Raises EdgeforgeError on bad input or a failed build. The result has a diff (old and new checksum) when the
     image was (or, in check mode, would be) built.
@@ -82,7 +98,7 @@ def run_disk_build(module, request, build_method, progress_path):
     with ProgressLog(None if module.check_mode else progress_path, callback=module.log) as progress:
         builder = DiskBuilder(engine_factory(params)(), builder=params["builder"],
                               builder_base_image=params["builder_base_image"], proxies=proxies, progress=progress)
-        result = getattr(builder, build_method)(request, check_mode=module.check_mode, force=params["force"])
+        result = builder.build(request, check_mode=module.check_mode, force=params["force"])
     result["progress_log"] = progress_path
     if result["changed"]:
         result["diff"] = {"before": {"path": request.output, "sha256": old_sha},

@@ -4,8 +4,9 @@ import pytest
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import BuildConfig
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_builder import MissingImageError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk_module import DISK_ARGUMENT_SPEC, build_proxies, common_request_options, fail_or_predict
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.errors import MissingImageError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.module import (
+    DISK_ARGUMENT_SPEC, build_proxies, common_request_options, fail_or_predict)
 
 
 def _params(**given):
