@@ -120,7 +120,7 @@ inputs_digest:
   description: Digest of every input of the build (the stamp compared for idempotency).
   returned: unless check mode found the user data or the installer image missing
   type: str
-  sample: 22e7adb5e1f3acddb022500929bf7af4dbfca3d7b8d1785b3b49e5603dfdca05
+  sample: sha256:22e7adb5e1f3acddb022500929bf7af4dbfca3d7b8d1785b3b49e5603dfdca05
 seconds:
   description: Build time in seconds.
   returned: when built

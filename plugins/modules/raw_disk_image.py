@@ -128,7 +128,7 @@ inputs_digest:
   description: Digest of every input of the build.
   returned: unless check mode found the user data or the installer image missing
   type: str
-  sample: 5d7e9f1a4f8e0f2b1c9d5a7e3b6c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c
+  sample: sha256:5d7e9f1a4f8e0f2b1c9d5a7e3b6c0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f9a1b3c
 seconds:
   description: Build time in seconds.
   returned: when built

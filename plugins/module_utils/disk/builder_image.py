@@ -11,10 +11,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import os
 import shutil
 import tempfile
+
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import sha256_hex
 
 DEFAULT_BUILDER_BASE = "debian:bookworm-slim"
 BUILDER_REPOSITORY = "edgeforge-disk-builder"
@@ -40,7 +41,7 @@ CMD ["/bin/bash"]
 
 
 def builder_recipe_digest(base_image=DEFAULT_BUILDER_BASE):
-    return hashlib.sha256((BUILDER_DOCKERFILE + "\n" + base_image).encode("utf-8")).hexdigest()
+    return sha256_hex(BUILDER_DOCKERFILE + "\n" + base_image)
 
 
 def builder_tag(base_image=DEFAULT_BUILDER_BASE):

@@ -11,10 +11,10 @@ __metaclass__ = type
 import os
 import re
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError, inputs_digest
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import menu
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.builder_image import builder_recipe_digest
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.stamps import file_fingerprint, inputs_digest
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.stamps import file_fingerprint
 
 MIB = 1024 * 1024
 DEFAULT_ISO_NAME = "palette-edge-installer"

@@ -11,7 +11,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import json
 import os
 
@@ -19,11 +18,6 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.errors import DiskBuildError
 
 MIB = 1024 * 1024
-
-
-def inputs_digest(parts):
-    """A stable digest of everything that decides the output (dicts/lists of JSON-able values)."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
 def file_fingerprint(path):
