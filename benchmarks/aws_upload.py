@@ -34,8 +34,14 @@ sys.path[:0] = [REPO_ROOT, os.path.join(REPO_ROOT, "collections")]
 import boto3  # noqa: E402
 from boto3.s3.transfer import TransferConfig  # noqa: E402  pylint: disable=unused-import
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_connection import AwsConnection  # noqa: E402
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_import import ImageImporter, MiB, file_sha256  # noqa: E402
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.connection import AwsConnection  # noqa: E402
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import Context  # noqa: E402
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.multipart import file_sha256  # noqa: E402
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import (  # noqa: E402
+    MiB,
+    normalise_options,
+)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.upload import ensure_object  # noqa: E402
 
 GiB = 1024 * MiB
 BUCKET = "edgeforge-bench"
@@ -114,11 +120,10 @@ def edgeforge_upload(endpoint, path, key, **extra):
     )
     options = {"image_path": path, "bucket": BUCKET, "key": key}
     options.update(extra)
-    importer = ImageImporter(connection, options)
     started = time.monotonic()
-    importer.ensure_object()
+    outcome = ensure_object(Context(connection), normalise_options(options))
     elapsed = time.monotonic() - started
-    return elapsed, importer.result
+    return elapsed, outcome
 
 
 def boto3_upload(endpoint, path, key):
@@ -169,26 +174,26 @@ def main():
             for who in order:
                 key = "%s-%d.raw" % (who, round_no)
                 if who == "edgeforge":
-                    elapsed, result = edgeforge_upload(endpoint, raw, key, part_size=args.part_size_mb * MiB,
+                    elapsed, result = edgeforge_upload(endpoint, raw, key, part_size_mb=args.part_size_mb,
                                                        concurrency=args.concurrency)
-                    assert result["bytes_sent"] == size, result
+                    assert result.bytes_sent == size, result
                     entry["edgeforge_s"] = round(elapsed, 2)
-                    entry["edgeforge_checksum_s"] = result["seconds"].get("checksum")
-                    assert result["source_sha256"] == image_sha
+                    entry["edgeforge_checksum_s"] = result.seconds.get("checksum")
+                    assert result.source_sha256 == image_sha
                 elif who == "edgeforge-sha-given":
                     # the raw image's producer already wrote its SHA-256 (image_sha256 option): no extra read
-                    elapsed, result = edgeforge_upload(endpoint, raw, key, part_size=args.part_size_mb * MiB,
+                    elapsed, result = edgeforge_upload(endpoint, raw, key, part_size_mb=args.part_size_mb,
                                                        concurrency=args.concurrency, image_sha256=image_sha)
-                    assert result["bytes_sent"] == size, result
+                    assert result.bytes_sent == size, result
                     entry["edgeforge_sha_given_s"] = round(elapsed, 2)
                 else:
                     entry["boto3_s"] = round(boto3_upload(endpoint, raw, key), 2)
                 print("round %d %s done: %s" % (round_no, who, entry), flush=True)
             # re-run of edgeforge on the object it just wrote: nothing may be sent
             elapsed, result = edgeforge_upload(endpoint, raw, "edgeforge-%d.raw" % round_no,
-                                               part_size=args.part_size_mb * MiB, concurrency=args.concurrency)
-            entry["rerun_bytes_sent"] = result["bytes_sent"]
-            entry["rerun_upload"] = result["upload"]
+                                               part_size_mb=args.part_size_mb, concurrency=args.concurrency)
+            entry["rerun_bytes_sent"] = result.bytes_sent
+            entry["rerun_upload"] = result.upload
             entry["rerun_s"] = round(elapsed, 2)
             entry["ratio"] = round(entry["boto3_s"] / entry["edgeforge_s"], 3)
             entry["ratio_sha_given"] = round(entry["boto3_s"] / entry["edgeforge_sha_given_s"], 3)
@@ -203,14 +208,14 @@ def main():
         print("writing a %.1f GiB disk holding %.1f GiB of data ..." % (args.size_gib, args.size_gib / 4), flush=True)
         write_image(sparse, size, size // 4)
         elapsed, result = edgeforge_upload(endpoint, sparse, "quarter.vmdk", disk_format="vmdk",
-                                           part_size=args.part_size_mb * MiB, concurrency=args.concurrency,
+                                           part_size_mb=args.part_size_mb, concurrency=args.concurrency,
                                            work_dir=args.workdir)
         results["vmdk"] = {
             "raw_bytes": size,
             "data_bytes": size // 4,
-            "bytes_sent": result["bytes_sent"],
-            "ratio_to_raw": round(result["bytes_sent"] / size, 4),
-            "seconds": result["seconds"],
+            "bytes_sent": result.bytes_sent,
+            "ratio_to_raw": round(result.bytes_sent / size, 4),
+            "seconds": result.seconds,
         }
         print("vmdk: %s" % results["vmdk"], flush=True)
     except StopIteration:

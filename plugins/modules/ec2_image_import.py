@@ -86,6 +86,13 @@ options:
       - The VM Import/Export service role used by C(ImportSnapshot).
     type: str
     default: vmimport
+  force:
+    description:
+      - Start a new snapshot import even when an import of the same object for the same AMI is running or has
+        completed (see the re-attach note below).
+      - Has no effect when an AMI of O(ami_name) already exists.
+    type: bool
+    default: false
   create_vmimport_role:
     description:
       - Create O(role_name) when it does not exist, with the trust policy AWS documents (service
@@ -151,9 +158,19 @@ options:
     default: {}
   wait_timeout:
     description:
-      - Overall time limit in seconds for the snapshot import and the AMI becoming C(available).
+      - Time limit in seconds for the snapshot import and the AMI becoming C(available) together.
+      - It starts once the object is in S3, so a long upload does not eat into it (the upload has O(upload_timeout)).
+      - When it passes, the module fails and names the import task or the AMI; the import goes on in AWS and the next
+        run waits for it instead of starting another one.
     type: int
     default: 3600
+  upload_timeout:
+    description:
+      - Time limit in seconds for the S3 upload (the checksum and VMDK conversion before it not included). No limit
+        when not set.
+      - Progress (parts sent, bytes and percentage) is written to O(log_path) as the upload goes. When the limit
+        passes, the upload stops; with O(resume=true) the next run sends only the missing parts.
+    type: int
   poll_interval:
     description:
       - Seconds between two status queries of the import task and the image.
@@ -171,14 +188,15 @@ options:
   log_path:
     description:
       - File receiving timestamped progress lines while the module runs (C(tail -f) it).
+      - Not written in check mode.
     type: path
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: full
-    details: Reports the plan (upload, import, registration) without acting. The local image is read to compare
-      its checksum with the object; an image that does not exist yet (built by an earlier step of the same
-      check-mode run) is planned as a new upload.
+    details: Reports the plan (upload, import, registration) without acting and writes no file (no progress log).
+      The local image is read to compare its checksum with the object; an image that does not exist yet (built by
+      an earlier step of the same check-mode run) is planned as a new upload.
 notes:
   - Needs the permissions CanvOS documents (C(s3:PutObject), C(s3:GetObject), C(s3:ListBucket),
     C(ec2:ImportSnapshot), C(ec2:DescribeImportSnapshotTasks), C(ec2:DescribeSnapshots), C(ec2:RegisterImage),
@@ -290,7 +308,6 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
-    import boto3  # noqa: F401  pylint: disable=unused-import
     import botocore.exceptions
 
     HAS_BOTO3 = True
@@ -300,45 +317,37 @@ except ImportError:
     BOTO3_ERROR = traceback.format_exc()
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ProgressLog
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_connection import (
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.connection import (
     AwsConnection,
     CONNECTION_OPTIONS,
     aws_connection_argument_spec,
 )
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_import import MiB, import_image
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import Context
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.importer import import_image
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import (
+    IMPORT_OPTIONS,
+    import_argument_spec,
+    normalise_options,
+)
+
+
+def run(module):
+    params = module.params
+    opts = normalise_options({name: params[name] for name in IMPORT_OPTIONS})
+    # Check mode writes nothing, not even the progress log.
+    log = ProgressLog(None if module.check_mode else params["log_path"])
+    try:
+        connection = AwsConnection({name: params.get(name) for name in CONNECTION_OPTIONS},
+                                   max_pool_connections=opts["concurrency"])
+        return import_image(Context(connection, log, module.check_mode), opts)
+    finally:
+        log.close()
 
 
 def main():
     argument_spec = aws_connection_argument_spec()
-    argument_spec.update(
-        image_path=dict(type="path", required=True),
-        image_sha256=dict(type="str"),
-        bucket=dict(type="str", required=True),
-        key=dict(type="str", no_log=False),
-        disk_format=dict(type="str", choices=["raw", "vmdk"], default="raw"),
-        part_size_mb=dict(type="int", default=64),
-        concurrency=dict(type="int", default=4),
-        overwrite=dict(type="bool", default=False),
-        resume=dict(type="bool", default=False),
-        role_name=dict(type="str", default="vmimport"),
-        create_vmimport_role=dict(type="bool", default=False),
-        import_description=dict(type="str"),
-        ami_name=dict(type="str"),
-        ami_description=dict(type="str"),
-        arch=dict(type="str", choices=["amd64", "arm64", "x86_64", "aarch64"], default="amd64"),
-        root_device_name=dict(type="str", default="/dev/xvda"),
-        volume_size=dict(type="int"),
-        volume_type=dict(type="str", choices=["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"], default="gp3"),
-        delete_on_termination=dict(type="bool", default=True),
-        boot_mode=dict(type="str", choices=["uefi", "legacy-bios", "uefi-preferred"], default="uefi"),
-        ena_support=dict(type="bool", default=True),
-        tags=dict(type="dict", default={}),
-        wait_timeout=dict(type="int", default=3600),
-        poll_interval=dict(type="float", default=15),
-        delete_object_after=dict(type="bool", default=False),
-        work_dir=dict(type="path"),
-        log_path=dict(type="path"),
-    )
+    argument_spec.update(import_argument_spec())
+    argument_spec.update(log_path=dict(type="path"))
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
@@ -347,28 +356,12 @@ def main():
     )
     if not HAS_BOTO3:
         module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_ERROR)
-
-    params = module.params
-    connection_options = {name: params.get(name) for name in CONNECTION_OPTIONS}
-    import_options = {
-        name: value
-        for name, value in params.items()
-        if name not in CONNECTION_OPTIONS and name not in ("part_size_mb", "log_path")
-    }
-    import_options["part_size"] = int(params["part_size_mb"]) * MiB
-    import_options["state"] = "present"
-
-    log = ProgressLog(params["log_path"])
     try:
-        connection = AwsConnection(connection_options, max_pool_connections=params["concurrency"])
-        result = import_image(connection, import_options, log=log, check_mode=module.check_mode)
+        result = run(module)
     except EdgeforgeError as err:
         module.fail_json(msg=str(err))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
         module.fail_json(msg="AWS request failed: %s" % err)
-    finally:
-        log.close()
-    result.pop("role_plan", None)
     if result.get("changed"):
         result["diff"] = {
             "before": {"image": None},

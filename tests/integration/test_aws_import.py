@@ -7,12 +7,15 @@ tests/testbed/moto_import_double.py (the one AWS call moto lacks). Images are sm
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
 import os
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+import types
 import uuid
 
 import pytest
@@ -22,7 +25,7 @@ from tests.integration.helpers import REPO_ROOT, VENV_BIN, ansible_bin, run_play
 pytestmark = pytest.mark.integration
 
 MiB = 1024 * 1024
-BUCKET = "edgeforge-test-images"
+BUCKET = "edgeforge-test-images-%s" % uuid.uuid4().hex[:8]  # unique per test run
 
 
 def make_raw_image(path, size=64 * MiB, data=8 * MiB, seed=None):
@@ -92,26 +95,28 @@ MODULE_PLAYBOOK = """
 """
 
 
-def run_module(aws, args, *, module="ec2_image_import", check=False, verbosity=0):
+def run_module(aws, args, *, module="ec2_image_import", check=False, verbosity=0, env=None):
     """Run one module in a playbook; returns (task result dict, PlaybookResult)."""
     module_args = dict(aws.connection_options())
     module_args.update(args)
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False, dir=REPO_ROOT, prefix=".test-aws-") as handle:
-        handle.write(MODULE_PLAYBOOK % (module, json.dumps(module_args)))
-        playbook = handle.name
-    result_path = playbook + ".json"
-    try:
-        result = run_playbook(playbook, {"result_path": result_path}, check=check,
+    # The playbook and its result live in a directory of their own: nothing is written into the checkout.
+    with tempfile.TemporaryDirectory(prefix="edgeforge-aws-test-") as work:
+        playbook = write_module_playbook(work, module, module_args)
+        result_path = os.path.join(work, "result.json")
+        result = run_playbook(playbook, {"result_path": result_path}, check=check, env=env,
                               verbosity=verbosity, extra_args=["--diff"] if check else [])
         assert os.path.exists(result_path), result.output[-3000:]
         with open(result_path, encoding="utf-8") as handle:
             task = json.load(handle)
-    finally:
-        os.unlink(playbook)
-        if os.path.exists(result_path):
-            os.unlink(result_path)
     result.rc = 1 if task.get("failed") else result.rc
     return task, result
+
+
+def write_module_playbook(directory, module, module_args):
+    path = os.path.join(directory, "module.yml")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(MODULE_PLAYBOOK % (module, json.dumps(module_args)))
+    return path
 
 
 def image_args(path, **extra):
@@ -270,11 +275,9 @@ def test_interrupted_upload_resumes_and_sends_only_the_rest(aws, vmimport_role, 
     log_path = tmp_path / "upload.log"
     args = dict(aws.connection_options())
     args.update(image_args(raw, key=key, concurrency=1, resume=True, log_path=str(log_path)))
-    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False, dir=REPO_ROOT, prefix=".test-aws-") as handle:
-        handle.write(MODULE_PLAYBOOK % ("ec2_image_import", json.dumps(args)))
-        playbook = handle.name
-    vars_fd, vars_path = tempfile.mkstemp(suffix=".json")
-    with os.fdopen(vars_fd, "w") as handle:
+    playbook = write_module_playbook(str(tmp_path), "ec2_image_import", args)
+    vars_path = str(tmp_path / "vars.json")
+    with open(vars_path, "w", encoding="utf-8") as handle:
         json.dump({}, handle)
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"),
                PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
@@ -292,8 +295,8 @@ def test_interrupted_upload_resumes_and_sends_only_the_rest(aws, vmimport_role, 
         kill_tree(proc.pid)  # the build host dies half-way: ansible-playbook and the module process it started
         proc.wait(30)
     finally:
-        os.unlink(playbook)
-        os.unlink(vars_path)
+        if proc.poll() is None:
+            kill_tree(proc.pid)
 
     s3 = aws.client("s3")
     uploads = [u for u in s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) if u["Key"] == key]
@@ -462,3 +465,45 @@ def test_the_test_double_reports_progress_like_aws(aws, vmimport_role, tmp_path)
     assert ("active", "pending", "5") in seen and ("active", "converting", "42") in seen
     assert seen[-1][0] == "completed"
     assert ec2.describe_snapshots(SnapshotIds=[detail["SnapshotId"]])["Snapshots"][0]["VolumeSize"] == 1
+
+
+class _Unavailable(http.server.BaseHTTPRequestHandler):
+    """Answers 503 to every request and counts them."""
+
+    requests = []
+
+    def _answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        type(self).requests.append((self.command, self.path))
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _answer
+
+    def log_message(self, *args):  # pylint: disable=arguments-differ
+        pass
+
+
+def test_an_unavailable_service_costs_at_most_ten_requests_and_the_message_names_the_calls():
+    # One retry layer (botocore's, 5 attempts per call by default): the info module's two calls, HeadObject and
+    # DescribeImages, against a server that answers 503 to everything.
+    _Unavailable.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Unavailable)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = "http://127.0.0.1:%d" % server.server_address[1]
+        fake = types.SimpleNamespace(connection_options=lambda: {
+            "region": "us-east-1", "endpoint_url": endpoint, "access_key": "AKIAUNAVAILABLE", "secret_key": "x" * 20})
+        task, result = run_module(fake, {"bucket": "edge-bucket", "key": "edge.raw"}, module="ec2_image_import_info")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.rc != 0
+    assert 5 < len(_Unavailable.requests) <= 10, _Unavailable.requests
+    assert "S3 HeadObject s3://edge-bucket/edge.raw failed" in task["msg"]
+    assert "EC2 DescribeImages edge.raw failed" in task["msg"]
+    assert "503" in task["msg"]

@@ -1,0 +1,119 @@
+"""EC2 requests and decisions, and the import options."""
+
+import hashlib
+
+import pytest
+
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws import ec2 as ec
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws import options as opt
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
+
+
+# -- import and AMI state ------------------------------------------------------------------------------------------
+
+
+def test_import_state_reads_status_message_and_progress():
+    task = {"SnapshotTaskDetail": {"Status": "active", "StatusMessage": "converting", "Progress": "42"}}
+    assert ec.import_state(task) == ("active", "converting", "42")
+    assert ec.import_state({})[0] == "unknown"
+
+
+def test_ami_decision_prefers_an_available_image():
+    images = [
+        {"ImageId": "ami-f", "State": "failed", "CreationDate": "2025"},
+        {"ImageId": "ami-a", "State": "available", "CreationDate": "2024"},
+    ]
+    assert ec.ami_decision(images) == ("available", images[1])
+    assert ec.ami_decision([{"ImageId": "ami-p", "State": "pending"}])[0] == "pending"
+    assert ec.ami_decision([{"ImageId": "ami-f", "State": "failed"}])[0] == "failed"
+    assert ec.ami_decision([]) == ("absent", None)
+
+
+def test_root_snapshot_of_an_image():
+    image = {
+        "RootDeviceName": "/dev/xvda",
+        "BlockDeviceMappings": [
+            {"DeviceName": "/dev/xvdb", "Ebs": {"SnapshotId": "snap-data"}},
+            {"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": "snap-root"}},
+        ],
+    }
+    assert ec.root_snapshot_id(image) == "snap-root"
+    assert ec.root_snapshot_id({}) is None
+
+
+def test_only_missing_or_different_tags_are_created():
+    assert ec.tags_to_add({"a": "1", "b": "2"}, {"a": "1", "b": "3", "c": "4"}) == [
+        {"Key": "b", "Value": "3"},
+        {"Key": "c", "Value": "4"},
+    ]
+    assert ec.tags_to_add({"a": "1"}, {"a": "1"}) == []
+
+
+def base_options(**extra):
+    options = {"image_path": "/images/palette-edge.raw", "bucket": "edge-bucket"}
+    options.update(extra)
+    return opt.normalise_options(options)
+
+
+def test_key_and_ami_name_default_like_canvos():
+    opts = base_options()
+    assert opts["key"] == "palette-edge.raw"
+    assert opts["ami_name"] == "palette-edge.raw"
+    assert opts["import_description"] == "Import palette-edge.raw"
+
+
+def test_a_given_image_checksum_is_normalised_from_sha256sum_format():
+    digest = hashlib.sha256(b"img").hexdigest()
+    assert base_options(image_sha256="%s  palette-edge.raw\n" % digest.upper())["image_sha256"] == digest
+
+
+def test_register_request_maps_arch_boot_mode_and_root_volume():
+    opts = base_options(arch="arm64", boot_mode="uefi-preferred", volume_size=20, volume_type="gp2",
+                        delete_on_termination=False, ena_support=False, ami_name="edge-ami")
+    req = ec.register_request(opts, "snap-1")
+    assert req["Architecture"] == "arm64"
+    assert req["BootMode"] == "uefi-preferred"
+    assert req["VirtualizationType"] == "hvm"
+    assert req["RootDeviceName"] == "/dev/xvda"
+    assert req["EnaSupport"] is False
+    assert req["BlockDeviceMappings"] == [
+        {"DeviceName": "/dev/xvda",
+         "Ebs": {"SnapshotId": "snap-1", "VolumeType": "gp2", "DeleteOnTermination": False, "VolumeSize": 20}}
+    ]
+    assert req["Description"] == "AMI for edge-ami created from snapshot snap-1"
+    amd = ec.register_request(base_options(), "snap-2")
+    assert amd["Architecture"] == "x86_64" and amd["BootMode"] == "uefi"
+    assert "VolumeSize" not in amd["BlockDeviceMappings"][0]["Ebs"]
+
+
+def test_import_request_uses_the_bucket_format_role_and_tags():
+    req = ec.import_request(base_options(disk_format="vmdk", role_name="my-import-role", tags={"team": "edge"}))
+    assert req["DiskContainer"]["Format"] == "VMDK"
+    assert req["DiskContainer"]["UserBucket"] == {"S3Bucket": "edge-bucket", "S3Key": "palette-edge.raw"}
+    assert req["RoleName"] == "my-import-role"
+    tags = {t["Key"]: t["Value"] for t in req["TagSpecifications"][0]["Tags"]}
+    assert tags == {"Name": "Import-palette-edge.raw", "team": "edge"}
+
+
+@pytest.mark.parametrize(
+    "bad, param",
+    [
+        ({"arch": "riscv"}, "arch"),
+        ({"boot_mode": "bios"}, "boot_mode"),
+        ({"disk_format": "qcow2"}, "disk_format"),
+        ({"part_size_mb": 1}, "part_size_mb"),
+        ({"upload_timeout": -1}, "upload_timeout"),
+        ({"concurrency": 0}, "concurrency"),
+        ({"wait_timeout": 0}, "wait_timeout"),
+        ({"bucket": ""}, "bucket"),
+        ({"image_path": ""}, "image_path"),
+        ({"volume_type": "nvme"}, "volume_type"),
+        ({"image_sha256": "abc"}, "image_sha256"),
+    ],
+)
+def test_bad_options_name_the_parameter(bad, param):
+    with pytest.raises(ValidationError) as err:
+        base_options(**bad)
+    assert err.value.param == param
+
+
