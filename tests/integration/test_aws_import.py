@@ -406,8 +406,10 @@ def test_vmdk_sends_only_the_allocated_data_and_registers_arm64_legacy_bios(aws,
 def test_check_mode_reports_the_plan_and_changes_nothing(aws, vmimport_role, tmp_path):
     raw = make_raw_image(tmp_path / "img.raw")
     key = unique("check") + ".raw"
-    task, result = run_module(aws, image_args(raw, key=key), check=True)
+    log_path = tmp_path / "logs" / "check.log"
+    task, result = run_module(aws, image_args(raw, key=key, log_path=str(log_path)), check=True)
     assert result.rc == 0, task.get("msg")
+    assert not log_path.exists() and not log_path.parent.exists()  # check mode writes nothing
     assert task["changed"] is True
     assert task["plan"]["upload"] == "upload"
     assert task["plan"]["register"].startswith("RegisterImage %s (x86_64, uefi)" % key)
@@ -507,3 +509,62 @@ def test_an_unavailable_service_costs_at_most_ten_requests_and_the_message_names
     assert "S3 HeadObject s3://edge-bucket/edge.raw failed" in task["msg"]
     assert "EC2 DescribeImages edge.raw failed" in task["msg"]
     assert "503" in task["msg"]
+
+
+# -- credentials, region and endpoint from the environment (what AWX's "Amazon Web Services" credential injects) ------
+
+
+def awx_environment(aws):
+    """The variables AWX's Amazon Web Services credential injects (the two keys and the security token), plus the
+    endpoint of the test bed; nothing else AWS-related is passed."""
+    return {"AWS_ACCESS_KEY_ID": aws.access_key, "AWS_SECRET_ACCESS_KEY": aws.secret_key,
+            "AWS_SECURITY_TOKEN": "FwoGZXIvYXdzEdgeforgeTestToken", "AWS_ENDPOINT_URL": aws.endpoint_url}
+
+
+def test_aws_yml_with_only_the_environment_awx_injects(aws, tmp_path):
+    raw = make_raw_image(tmp_path / "awx.raw")
+    key = unique("awx") + ".raw"
+    build_dir = tmp_path / "build"
+    extra = {"s3_bucket": BUCKET, "s3_key": key, "build_dir": str(build_dir), "aws_cloud_image_raw_image": raw,
+             "aws_cloud_image_create_vmimport_role": True, "aws_cloud_image_poll_interval": 0.05,
+             "aws_cloud_image_part_size_mb": 8}
+    run = run_playbook("playbooks/aws.yml", extra, env=awx_environment(aws), verbosity=3)
+    assert run.rc == 0, run.output[-4000:]
+    assert aws.secret_key not in run.output
+    images = aws.client("ec2").describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"]
+    assert [image["State"] for image in images] == ["available"]
+    # the progress log follows build_dir
+    log = (build_dir / "logs" / "aws_cloud_image.log").read_text()
+    assert "part 8/8 sent" in log and aws.secret_key not in log
+
+
+def test_region_keys_and_endpoint_from_the_environment_alone(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "env.raw")
+    key = unique("env") + ".raw"
+    env = awx_environment(aws)
+    env["AWS_REGION"] = aws.region  # AWS_REGION alone (boto3 itself reads only AWS_DEFAULT_REGION)
+    bare = types.SimpleNamespace(connection_options=dict)
+    task, result = run_module(bare, image_args(raw, key=key), env=env)
+    assert result.rc == 0, task.get("msg")
+    assert task["image_state"] == "available"
+    info, result = run_module(bare, {"bucket": BUCKET, "key": key}, module="ec2_image_import_info", env=env)
+    assert result.rc == 0, info.get("msg")
+    assert info["object_exists"] and info["image_id"] == task["image_id"]
+
+
+def test_an_expired_upload_bound_stops_before_sending_and_names_upload_timeout(aws, tmp_path):
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.connection import AwsConnection
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import Context
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import normalise_options
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.upload import MultipartUpload, UploadFailed
+
+    raw = make_raw_image(tmp_path / "slow.raw")
+    key = unique("bound") + ".raw"
+    opts = normalise_options(image_args(raw, key=key, upload_timeout=5, resume=True))
+    lines = []
+    ctx = Context(AwsConnection(aws.connection_options()), lines.append)
+    with pytest.raises(UploadFailed) as err:
+        MultipartUpload(ctx, opts, deadline=lambda: -1.0).run(raw, os.path.getsize(raw), "0" * 64, "0" * 64)
+    assert "upload_timeout 5" in str(err.value) and "resume: true" in str(err.value)
+    assert err.value.bytes_sent == 0
+    assert any("left multipart upload" in line for line in lines)  # resume: the next run continues it
