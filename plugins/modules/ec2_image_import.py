@@ -22,6 +22,14 @@ description:
     sent). Without it, an upload that fails is aborted.
   - Progress (parts sent with bytes and percentage, import progress, image state) is written as it happens to
     O(log_path).
+  - "One import per image and AMI: every import carries a C(ClientToken) derived from what shapes it (the image's
+    SHA-256 and format, the object, the AMI name, the region, encryption and KMS key, the role), also put on the task
+    and on the snapshot as the C(edgeforge-import-token) tag. Before C(ImportSnapshot) the module looks for that
+    token: a completed snapshot (an earlier run whose registration failed) is registered; a running import task
+    (a run that timed out or was interrupted) is waited for; a completed task's snapshot is taken. O(force=true)
+    imports anew."
+  - Image and snapshot look-ups only see the account's own (C(Owners=self)); CanvOS's look-up by name alone can reuse
+    another account's public AMI.
 author:
   - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
@@ -246,6 +254,13 @@ upload:
   returned: always
   type: str
   sample: uploaded
+snapshot_from:
+  description:
+    - Where the snapshot came from - V(imported) (a new import), V(waited) (an import an earlier run started),
+      V(completed) (an import task that had completed) or V(snapshot) (a snapshot whose registration had failed).
+  returned: when a snapshot was needed
+  type: str
+  sample: imported
 import_task_id:
   description: The ImportSnapshot task id (null when no import was needed).
   returned: always

@@ -1,7 +1,9 @@
 """The AWS flow against the test bed's moto server (real boto3 over HTTP on loopback).
 
-moto serves S3, EC2 and IAM; ImportSnapshot/DescribeImportSnapshotTasks come from the test double in
-tests/testbed/moto_import_double.py (the one AWS call moto lacks). Images are small sparse GPT disks.
+moto serves S3, EC2, IAM and STS. The labelled TEST DOUBLE in tests/testbed/moto_import_double.py replaces EC2
+ImportSnapshot and DescribeImportSnapshotTasks (moto has neither) and RegisterImage (moto keeps only the name and
+description), and wraps DescribeImages (pending before available); it counts ImportSnapshot calls. These tests show
+the requests and the flow are right, not that AWS accepts the image. Images are small sparse GPT disks.
 """
 
 from __future__ import annotations
@@ -265,7 +267,8 @@ def test_playbook_in_check_mode_builds_uploads_and_imports_nothing(aws, docker_e
     assert docker_engine.client.images.list(name="palette-installer-image:v4.9.21-awscheck") == []
     keys = [o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=BUCKET).get("Contents", [])]
     assert iso_name + ".raw" not in keys
-    images = aws.client("ec2").describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [iso_name + ".raw"]}])
+    images = aws.client("ec2").describe_images(Owners=["self"],
+                                               Filters=[{"Name": "name", "Values": [iso_name + ".raw"]}])
     assert images["Images"] == []
 
 
@@ -568,3 +571,135 @@ def test_an_expired_upload_bound_stops_before_sending_and_names_upload_timeout(a
     assert "upload_timeout 5" in str(err.value) and "resume: true" in str(err.value)
     assert err.value.bytes_sent == 0
     assert any("left multipart upload" in line for line in lines)  # resume: the next run continues it
+
+
+# -- re-attach: one import per object and AMI, whatever happens to the run (counted by the labelled import double) ----
+
+
+def start_module_run(aws, args, tmp_path):
+    """ansible-playbook running the module, in a process group of its own; returns the Popen."""
+    module_args = dict(aws.connection_options())
+    module_args.update(args)
+    playbook = write_module_playbook(str(tmp_path), "ec2_image_import", module_args)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"),
+               PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""))
+    return subprocess.Popen(  # pylint: disable=consider-using-with
+        [ansible_bin("ansible-playbook"), playbook], cwd=REPO_ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+
+
+def kill_group(proc):
+    """SIGKILL the run's process group and every process it started: Ansible's worker calls setsid(), so the module
+    would otherwise live on as an orphan and finish the import the test wants interrupted."""
+    victims = descendants(proc.pid)
+    os.killpg(proc.pid, signal.SIGKILL)
+    for pid in victims:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait(30)
+    end = time.monotonic() + 30
+    while [pid for pid in victims if not _is_zombie(pid)] and time.monotonic() < end:
+        time.sleep(0.1)  # SIGKILL takes effect asynchronously
+    assert not [pid for pid in victims if not _is_zombie(pid)], "a process of the killed run is still alive"
+
+
+def _is_zombie(pid):
+    """True when the process is gone or dead but not yet reaped."""
+    try:
+        with open("/proc/%d/stat" % pid, encoding="utf-8") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def test_a_run_killed_mid_import_is_re_attached_to_its_import(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("reattach") + ".raw"
+    s3_uri = "s3://%s/%s" % (BUCKET, key)
+    log_path = tmp_path / "import.log"
+    proc = start_module_run(aws, image_args(raw, key=key, poll_interval=3, log_path=str(log_path)), tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if log_path.exists() and " started for " in log_path.read_text():
+                break
+            assert proc.poll() is None, "the run ended before its import could be interrupted"
+            time.sleep(0.05)
+    finally:
+        kill_group(proc)
+    calls = aws.import_calls(s3_uri)
+    assert [kind for kind, _task in calls] == ["new"]
+    task_id = calls[0][1]
+    listed = aws.client("ec2").describe_import_snapshot_tasks()["ImportSnapshotTasks"]  # a listing advances nothing
+    assert [t["SnapshotTaskDetail"]["Status"] for t in listed if t["ImportTaskId"] == task_id] == ["active"]
+
+    task, result = run_module(aws, image_args(raw, key=key, log_path=str(log_path)))
+    assert result.rc == 0, task.get("msg")
+    assert task["import_task_id"] == task_id and task["snapshot_from"] == "waited"
+    assert task["upload"] == "skipped" and task["image_state"] == "available"
+    assert aws.import_calls(s3_uri) == calls  # one ImportSnapshot in all
+    assert "waiting for it instead of importing again" in log_path.read_text()
+
+
+def test_a_snapshot_whose_registration_failed_is_registered_not_imported_again(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("register-fails-once") + ".raw"  # the double fails the first RegisterImage of this name
+    s3_uri = "s3://%s/%s" % (BUCKET, key)
+    task, result = run_module(aws, image_args(raw, key=key))
+    assert result.rc != 0
+    assert "EC2 RegisterImage %s" % key in task["msg"] and "TEST DOUBLE" in task["msg"]
+    assert len(aws.import_calls(s3_uri)) == 1
+
+    task, result = run_module(aws, image_args(raw, key=key))
+    assert result.rc == 0, task.get("msg")
+    assert task["snapshot_from"] == "snapshot" and task["image_state"] == "available"
+    assert [kind for kind, _task in aws.import_calls(s3_uri)] == ["new"]
+    snapshot = aws.client("ec2").describe_snapshots(SnapshotIds=[task["snapshot_id"]])["Snapshots"][0]
+    assert "edgeforge-import-token" in {t["Key"] for t in snapshot["Tags"]}
+
+
+def test_force_imports_anew(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("register-fails-once-force") + ".raw"
+    s3_uri = "s3://%s/%s" % (BUCKET, key)
+    first, result = run_module(aws, image_args(raw, key=key))
+    assert result.rc != 0
+    task, result = run_module(aws, image_args(raw, key=key, force=True))
+    assert result.rc == 0, task.get("msg")
+    assert task["snapshot_from"] == "imported" and task["snapshot_id"] != first.get("snapshot_id")
+    assert [kind for kind, _task in aws.import_calls(s3_uri)] == ["new", "new"]
+
+
+def test_an_ami_of_the_name_owned_by_another_account_is_not_reused(aws, vmimport_role, tmp_path):
+    # CanvOS looks AMIs up by name alone and can reuse someone else's public AMI (B15); ours only sees its own.
+    name = unique("public-elsewhere")
+    ec2 = aws.client("ec2")
+    volume = ec2.create_volume(Size=1, AvailabilityZone=aws.region + "a")
+    snapshot = ec2.create_snapshot(VolumeId=volume["VolumeId"])
+    foreign = ec2.register_image(  # the double registers this one as another account's public AMI
+        Name=name, Description="TEST DOUBLE: a public AMI of another account", RootDeviceName="/dev/xvda",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"SnapshotId": snapshot["SnapshotId"]}}],
+    )["ImageId"]
+    visible = ec2.describe_images(Filters=[{"Name": "name", "Values": [name]}])["Images"]
+    assert [(i["ImageId"], i["OwnerId"], i["Public"]) for i in visible] == [(foreign, "111122223333", True)]
+
+    raw = make_raw_image(tmp_path / "img.raw")
+    task, result = run_module(aws, image_args(raw, key=name + ".raw", ami_name=name))
+    assert result.rc == 0, task.get("msg")
+    assert task["image_id"] != foreign and task["snapshot_from"] == "imported"
+    info, result = run_module(aws, {"bucket": BUCKET, "key": name + ".raw", "ami_name": name},
+                              module="ec2_image_import_info")
+    assert info["image_id"] == task["image_id"]
+
+
+def test_an_object_whose_key_only_starts_with_the_key_is_not_taken_for_the_image(aws, vmimport_role, tmp_path):
+    # CanvOS's `aws s3 ls s3://BUCKET/KEY` is a prefix listing: KEY.bak counts as the image (B15).
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("prefix") + ".raw"
+    aws.client("s3").put_object(Bucket=BUCKET, Key=key + ".bak", Body=b"an older image")
+    task, result = run_module(aws, image_args(raw, key=key))
+    assert result.rc == 0, task.get("msg")
+    assert task["upload"] == "uploaded" and task["bytes_sent"] == os.path.getsize(raw)

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: edgeforge.artifacts contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The EC2 side of the import: ImportSnapshot and its bounded wait, RegisterImage and its bounded wait, tags.
+"""The EC2 image side of the import: the account's images of a name, RegisterImage and its bounded wait, tags.
 
 Image and snapshot look-ups only ever see the account's own resources (``Owners=['self']``): CanvOS's look-up by
 name alone can reuse someone else's public AMI of the same name (CONFORMANCE 6.8, B15).
@@ -13,18 +13,7 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.connection import describe_error, error_code
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import aws_architecture
 
-IMPORT_FAILED = ("deleted", "deleting", "cancelled", "cancelling", "error", "failed")
 IMAGE_FAILED = ("failed", "error", "deregistered", "invalid")
-
-
-def import_state(task):
-    """(status, message, progress) of a DescribeImportSnapshotTasks entry."""
-    detail = (task or {}).get("SnapshotTaskDetail") or {}
-    return (
-        str(detail.get("Status", "unknown")).lower(),
-        detail.get("StatusMessage") or "",
-        detail.get("Progress") or "",
-    )
 
 
 def ami_decision(images):
@@ -87,26 +76,6 @@ def register_request(opts, snapshot_id):
     }
 
 
-def import_request(opts):
-    """The ImportSnapshot parameters (pure; unit-tested)."""
-    return {
-        "Description": opts["import_description"],
-        "DiskContainer": {
-            "Description": "Snapshot for %s" % opts["key"],
-            "Format": opts["disk_format"].upper(),
-            "UserBucket": {"S3Bucket": opts["bucket"], "S3Key": opts["key"]},
-        },
-        "RoleName": opts["role_name"],
-        "TagSpecifications": [
-            {
-                "ResourceType": "import-snapshot-task",
-                "Tags": [{"Key": "Name", "Value": "Import-%s" % opts["key"]}]
-                + [{"Key": k, "Value": v} for k, v in sorted(opts["tags"].items()) if k != "Name"],
-            }
-        ],
-    }
-
-
 def find_images(ctx, name):
     """The account's own images of that name (any state)."""
     answer = ctx.conn.ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])
@@ -130,47 +99,6 @@ def ensure_tags(ctx, resource_ids, tags):
                 ctx.conn.ec2.create_tags(Resources=[resource_id], Tags=missing)
                 ctx.log("tagged %s: %s" % (resource_id, ", ".join(t["Key"] for t in missing)))
     return changed
-
-
-def start_import(ctx, opts, s3_uri):
-    """ImportSnapshot of the object; returns the task id."""
-    try:
-        task_id = ctx.conn.ec2.import_snapshot(**import_request(opts))["ImportTaskId"]
-    except Exception as err:  # pylint: disable=broad-except
-        raise describe_error("EC2 ImportSnapshot of %s" % s3_uri, err) from None
-    ctx.log("import task %s started for %s (format %s, role %s)"
-            % (task_id, s3_uri, opts["disk_format"].upper(), opts["role_name"]))
-    return task_id
-
-
-def wait_import(ctx, opts, task_id, s3_uri, deadline):
-    """Poll the import task until it completes (its snapshot id), fails or the deadline passes."""
-    last = None
-    while True:
-        tasks = ctx.conn.ec2.describe_import_snapshot_tasks(ImportTaskIds=[task_id]).get("ImportSnapshotTasks", [])
-        task = tasks[0] if tasks else {}
-        status, message, progress = import_state(task)
-        if (status, message, progress) != last:
-            ctx.log(" ".join(x for x in ("import task %s:" % task_id, status, message,
-                                         ("%s%%" % progress) if progress else "") if x))
-            last = (status, message, progress)
-        if status == "completed":
-            snapshot_id = (task.get("SnapshotTaskDetail") or {}).get("SnapshotId")
-            if not snapshot_id:
-                raise EdgeforgeError("import task %s completed without a snapshot id" % task_id)
-            return snapshot_id
-        if status in IMPORT_FAILED:
-            raise EdgeforgeError("import task %s of %s ended %s: %s"
-                                 % (task_id, s3_uri, status, message or "no status message"))
-        remaining = deadline()
-        if remaining <= 0:
-            raise EdgeforgeError(
-                "import task %s of %s still %s (%s%s) after wait_timeout %ss; raise wait_timeout, or check the "
-                "task with aws ec2 describe-import-snapshot-tasks --import-task-ids %s"
-                % (task_id, s3_uri, status, message or "no message", (", %s%%" % progress) if progress else "",
-                   opts["wait_timeout"], task_id)
-            )
-        ctx.sleep(min(float(opts["poll_interval"]), max(remaining, 0.01)))
 
 
 def register_image(ctx, opts, snapshot_id):

@@ -8,7 +8,8 @@ The steps, each a function of its own package module returning its outcome:
 1. an AMI of the wanted name already ours (available: done, nothing uploaded; pending: wait for it) (ec2);
 2. preflight of the VM import service role (vmimport);
 3. the object at the key: same image (skip), absent or replaced (multipart upload) (upload);
-4. ImportSnapshot and its bounded wait; RegisterImage and its bounded wait; tags (ec2).
+4. the snapshot: from an earlier import of the same object for the same AMI, or ImportSnapshot, with its bounded
+   wait (snapshot_import); RegisterImage and its bounded wait; tags (ec2).
 
 ``wait_timeout`` bounds steps 4 and starts after the upload, which has its own optional ``upload_timeout``.
 """
@@ -19,7 +20,7 @@ import os
 import time
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ValidationError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws import ec2
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws import ec2, snapshot_import
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import bounded, timed
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import aws_architecture
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.upload import ensure_object
@@ -114,11 +115,13 @@ def _new_image(ctx, opts, image_missing, seconds):
         return result
 
     deadline = bounded(opts["wait_timeout"])  # starts after the upload: it bounds the import and the registration
+    token = snapshot_import.import_token(opts, upload.source_sha256, ctx.conn.region)
     with timed(seconds, "import"):
-        result["import_task_id"] = ec2.start_import(ctx, opts, s3_uri)
-        snapshot_id = ec2.wait_import(ctx, opts, result["import_task_id"], s3_uri, deadline)
-    result["snapshot_id"] = snapshot_id
-    ec2.ensure_tags(ctx, [snapshot_id], ec2.resource_tags(opts))
+        found = snapshot_import.obtain_snapshot(ctx, opts, token, s3_uri, deadline)
+    snapshot_id = found.snapshot_id
+    result.update(import_task_id=found.task_id, snapshot_id=snapshot_id, snapshot_from=found.how)
+    # The token tag lets a run after a failed registration take this snapshot instead of importing again.
+    ec2.ensure_tags(ctx, [snapshot_id], dict(ec2.resource_tags(opts), **{snapshot_import.TOKEN_TAG: token}))
     with timed(seconds, "register"):
         image_id = ec2.register_image(ctx, opts, snapshot_id)
         result["image_id"] = image_id

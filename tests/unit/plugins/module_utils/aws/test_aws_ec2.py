@@ -6,6 +6,7 @@ import pytest
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws import ec2 as ec
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws import options as opt
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws import snapshot_import as si
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
 
 
@@ -14,8 +15,8 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import 
 
 def test_import_state_reads_status_message_and_progress():
     task = {"SnapshotTaskDetail": {"Status": "active", "StatusMessage": "converting", "Progress": "42"}}
-    assert ec.import_state(task) == ("active", "converting", "42")
-    assert ec.import_state({})[0] == "unknown"
+    assert si.import_state(task) == ("active", "converting", "42")
+    assert si.import_state({})[0] == "unknown"
 
 
 def test_ami_decision_prefers_an_available_image():
@@ -87,12 +88,48 @@ def test_register_request_maps_arch_boot_mode_and_root_volume():
 
 
 def test_import_request_uses_the_bucket_format_role_and_tags():
-    req = ec.import_request(base_options(disk_format="vmdk", role_name="my-import-role", tags={"team": "edge"}))
+    req = si.import_request(base_options(disk_format="vmdk", role_name="my-import-role", tags={"team": "edge"}))
     assert req["DiskContainer"]["Format"] == "VMDK"
     assert req["DiskContainer"]["UserBucket"] == {"S3Bucket": "edge-bucket", "S3Key": "palette-edge.raw"}
     assert req["RoleName"] == "my-import-role"
     tags = {t["Key"]: t["Value"] for t in req["TagSpecifications"][0]["Tags"]}
     assert tags == {"Name": "Import-palette-edge.raw", "team": "edge"}
+    assert "ClientToken" not in req and "Encrypted" not in req
+
+
+def test_import_request_carries_the_client_token_as_token_and_tag():
+    req = si.import_request(base_options(), "edgeforge-abc")
+    assert req["ClientToken"] == "edgeforge-abc"
+    tags = {t["Key"]: t["Value"] for t in req["TagSpecifications"][0]["Tags"]}
+    assert tags[si.TOKEN_TAG] == "edgeforge-abc"
+
+
+SHA = hashlib.sha256(b"image").hexdigest()
+
+
+def test_the_import_token_is_stable_short_and_changes_with_what_shapes_the_import():
+    opts = base_options()
+    token = si.import_token(opts, SHA, "us-east-1")
+    assert token == si.import_token(base_options(), SHA, "us-east-1")
+    assert token.startswith("edgeforge-") and len(token) <= 64 - 10  # room for an attempt or force suffix
+    others = {
+        si.import_token(opts, hashlib.sha256(b"other").hexdigest(), "us-east-1"),
+        si.import_token(opts, SHA, "eu-west-1"),
+        si.import_token(base_options(ami_name="other"), SHA, "us-east-1"),
+        si.import_token(base_options(role_name="other-role"), SHA, "us-east-1"),
+        si.import_token(base_options(disk_format="vmdk"), SHA, "us-east-1"),
+        si.import_token(dict(opts, kms_key_id="alias/edge"), SHA, "us-east-1"),
+    }
+    assert token not in others and len(others) == 6
+    # user tags and timeouts do not shape the import
+    assert si.import_token(base_options(tags={"a": "b"}, wait_timeout=5), SHA, "us-east-1") == token
+
+
+def test_token_attempts_match_their_base_only():
+    assert si.token_matches("edgeforge-abc", "edgeforge-abc")
+    assert si.token_matches("edgeforge-abc-1", "edgeforge-abc")
+    assert si.token_matches("edgeforge-abc-f0123abcd", "edgeforge-abc")
+    assert not si.token_matches("edgeforge-abcd", "edgeforge-abc")
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,10 @@ def test_documented_trust_policy_is_accepted_in_every_encoding():
 
 
 def test_trust_for_another_service_or_deny_is_rejected():
-    other = {"Statement": [{"Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com"]}, "Action": "sts:AssumeRole"}]}
-    deny = {"Statement": [{"Effect": "Deny", "Principal": {"Service": "vmie.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    other = {"Statement": [{"Effect": "Allow", "Principal": {"Service": ["ec2.amazonaws.com"]},
+                            "Action": "sts:AssumeRole"}]}
+    deny = {"Statement": [{"Effect": "Deny", "Principal": {"Service": "vmie.amazonaws.com"},
+                           "Action": "sts:AssumeRole"}]}
     assert not vm.trust_allows_vmie(other)
     assert not vm.trust_allows_vmie(deny)
     assert not vm.trust_allows_vmie("")
