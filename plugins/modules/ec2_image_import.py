@@ -16,8 +16,10 @@ description:
   - "Idempotent: when an C(available) AMI with O(ami_name) exists, nothing is uploaded or imported and the result is
     unchanged; a C(pending) one is waited for."
   - The upload is a multipart upload with a thread pool. Every part carries an S3 C(CRC32) checksum that S3
-    verifies on receipt, and the object stores the SHA-256 of the whole image in its C(edgeforge-sha256) metadata. An identical object is not sent
-    again; a different one is replaced only with O(overwrite=true). With O(resume=true) an interrupted multipart
+    verifies on receipt, and the object records the SHA-256 of the whole image (C(edgeforge-sha256)). When the key
+    holds no object, the SHA-256 is computed while the parts are read for the upload (one read of the image) and
+    put on the object as a tag afterwards; otherwise it is computed first, to compare, and kept in the metadata.
+    An identical object is not sent again; a different one is replaced only with O(overwrite=true). With O(resume=true) an interrupted multipart
     upload of the same key is continued (its parts are verified against the local file and only missing parts are
     sent). Without it, an upload that fails is aborted.
   - Progress (parts sent with bytes and percentage, import progress, image state) is written as it happens to
@@ -209,7 +211,8 @@ notes:
   - Needs the permissions CanvOS documents (C(s3:PutObject), C(s3:GetObject), C(s3:ListBucket),
     C(ec2:ImportSnapshot), C(ec2:DescribeImportSnapshotTasks), C(ec2:DescribeSnapshots), C(ec2:RegisterImage),
     C(ec2:DescribeImages), C(ec2:CreateTags)) plus C(iam:GetRole), C(s3:ListBucketMultipartUploads),
-    C(s3:AbortMultipartUpload), and C(iam:CreateRole)/C(iam:PutRolePolicy) with O(create_vmimport_role).
+    C(s3:AbortMultipartUpload), C(s3:PutObjectTagging), C(s3:GetObjectTagging), and
+    C(iam:CreateRole)/C(iam:PutRolePolicy) with O(create_vmimport_role).
 seealso:
   - module: edgeforge.artifacts.ec2_image_import_info
 """

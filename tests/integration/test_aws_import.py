@@ -155,6 +155,19 @@ def kill_tree(pid):
             pass
 
 
+def file_sha256(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def object_sha256(aws, key):
+    """The image SHA-256 recorded on the object: its metadata, or its tags when it was computed during the upload."""
+    s3 = aws.client("s3")
+    stored = s3.head_object(Bucket=BUCKET, Key=key)["Metadata"].get("edgeforge-sha256")
+    tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]}
+    return stored or tags.get("edgeforge-sha256")
+
+
 def multipart_etag(path, part_size):
     md5s = []
     with open(path, "rb") as handle:
@@ -205,10 +218,12 @@ def test_playbook_imports_an_ami_then_changes_nothing_and_never_shows_the_secret
     snapshot = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
     assert {t["Key"]: t["Value"] for t in snapshot["Tags"]}["project"] == "edge"
     head = aws.client("s3").head_object(Bucket=BUCKET, Key=key)
-    assert head["Metadata"]["edgeforge-sha256"] == hashlib.sha256(open(raw, "rb").read()).hexdigest()
+    # no object at the key: the SHA-256 was computed while the parts were read (one pass), then put on the object
+    assert object_sha256(aws, key) == file_sha256(raw)
     assert head["ContentLength"] == os.path.getsize(raw)
     log = log_path.read_text()
     assert "part 8/8 sent" in log and "100.0%" in log and "converting" in log
+    assert "SHA-256 computed on the way" in log and "computing the SHA-256" not in log
     assert aws.secret_key not in log
 
     second = run_playbook("playbooks/aws.yml", extra, verbosity=3)
@@ -317,7 +332,7 @@ def test_interrupted_upload_resumes_and_sends_only_the_rest(aws, vmimport_role, 
     assert task["image_state"] == "available"
     head = s3.head_object(Bucket=BUCKET, Key=key)
     assert head["ETag"].strip('"') == multipart_etag(raw, 8 * MiB)
-    assert head["Metadata"]["edgeforge-sha256"] == hashlib.sha256(open(raw, "rb").read()).hexdigest()
+    assert object_sha256(aws, key) == file_sha256(raw)
     assert not [u for u in s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) if u["Key"] == key]
     assert "resuming upload" in log_path.read_text()
 
@@ -703,3 +718,21 @@ def test_an_object_whose_key_only_starts_with_the_key_is_not_taken_for_the_image
     task, result = run_module(aws, image_args(raw, key=key))
     assert result.rc == 0, task.get("msg")
     assert task["upload"] == "uploaded" and task["bytes_sent"] == os.path.getsize(raw)
+
+
+def test_the_sha256_is_computed_during_the_upload_and_a_re_run_sends_nothing(aws, tmp_path):
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.connection import AwsConnection
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import Context
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import normalise_options
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.upload import ensure_object
+
+    raw = make_raw_image(tmp_path / "one-pass.raw", size=40 * MiB, data=30 * MiB)
+    opts = normalise_options(image_args(raw, key=unique("one-pass") + ".raw", concurrency=3))
+    ctx = Context(AwsConnection(aws.connection_options()))
+    first = ensure_object(ctx, opts)
+    assert first.upload == "uploaded" and first.bytes_sent == os.path.getsize(raw)
+    assert first.source_sha256 == file_sha256(raw)
+    assert "checksum" not in first.seconds  # no read pass before the upload
+    assert object_sha256(aws, opts["key"]) == file_sha256(raw)
+    again = ensure_object(ctx, opts)
+    assert again.upload == "skipped" and again.bytes_sent == 0 and again.source_sha256 == first.source_sha256

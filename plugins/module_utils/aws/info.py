@@ -3,8 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Read-only: is the object in the bucket, is there an AMI of the name (the guide's Validate step).
 
-Two calls (HeadObject, DescribeImages of the account's own images), each with botocore's bounded retries; both are
-made even when the first fails, so one message tells what is wrong with each. Nothing is shared with the importer.
+Two calls (HeadObject, DescribeImages of the account's own images; GetObjectTagging too for an object whose checksum
+was recorded in its tags), each with botocore's bounded retries; both are made even when the first fails, so one
+message tells what is wrong with each. Nothing is shared with the importer.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws import ec2
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.connection import describe_error
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.multipart import object_summary
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.upload import head_object
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.upload import object_with_checksums
 
 
 def image_info(ctx, bucket, key, ami_name=None):
@@ -25,7 +26,7 @@ def image_info(ctx, bucket, key, ami_name=None):
     errors = []
     head = images = None
     try:
-        head = head_object(ctx.conn.s3, bucket, key)
+        head = object_with_checksums(ctx.conn.s3, bucket, key)
     except EdgeforgeError as err:
         errors.append(str(err))
     try:

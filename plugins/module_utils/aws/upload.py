@@ -13,6 +13,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import hashlib
 import os
 import tempfile
 import threading
@@ -54,6 +55,23 @@ def head_object(s3, bucket, key):
         raise describe_error("S3 HeadObject s3://%s/%s" % (bucket, key), err) from None
 
 
+def object_with_checksums(s3, bucket, key):
+    """HeadObject of the key, its metadata completed with the checksum tags of an upload that computed the image's
+    SHA-256 while sending it (metadata is fixed when the upload starts; tags can be set afterwards)."""
+    head = head_object(s3, bucket, key)
+    if head is None or mp.lower_metadata(head).get(mp.META_SHA256):
+        return head
+    try:
+        tags = s3.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+    except Exception as err:  # pylint: disable=broad-except
+        if error_code(err) in ("NotImplemented", "501", "AccessDenied"):
+            return head
+        raise describe_error("S3 GetObjectTagging s3://%s/%s" % (bucket, key), err) from None
+    metadata = dict(head.get("Metadata") or {})
+    metadata.update({t["Key"]: t["Value"] for t in tags if t.get("Key") in (mp.META_SHA256, mp.META_SOURCE_SHA256)})
+    return dict(head, Metadata=metadata)
+
+
 def ensure_object(ctx, opts, image_missing=False):
     """Checksum the image, compare it with the object at the key and upload it when needed (UploadOutcome).
 
@@ -66,15 +84,18 @@ def ensure_object(ctx, opts, image_missing=False):
         return UploadOutcome("absent", "would upload")
     seconds = {}
     size = os.path.getsize(opts["image_path"])
+    head = object_with_checksums(ctx.conn.s3, opts["bucket"], opts["key"])
     if opts["image_sha256"]:
         # The producer of the image (e.g. raw_disk_image and its .sha256 file) already read every byte.
         source_sha = opts["image_sha256"]
         ctx.log("using the given SHA-256 of %s: %s" % (opts["image_path"], source_sha))
+    elif head is None and opts["disk_format"] == "raw" and not ctx.check_mode:
+        # Nothing to compare with: one read pass, the SHA-256 is computed as the parts are read for the upload.
+        source_sha = None
     else:
         with timed(seconds, "checksum"):
             ctx.log("computing the SHA-256 of %s (%s)" % (opts["image_path"], mp.format_bytes(size)))
             source_sha = mp.file_sha256(opts["image_path"])
-    head = head_object(ctx.conn.s3, opts["bucket"], opts["key"])
     decision = mp.object_decision(head, size, source_sha, opts["disk_format"], opts["overwrite"])
     if decision == "refuse":
         raise EdgeforgeError(
@@ -145,8 +166,11 @@ class MultipartUpload:
         self._lock = threading.Lock()
 
     def run(self, path, size, content_sha, source_sha):
-        metadata = {mp.META_SHA256: content_sha, mp.META_SOURCE_SHA256: source_sha,
-                    mp.META_FORMAT: self.opts["disk_format"]}
+        """Upload ``path``; a ``content_sha`` of None is computed while the parts are read and recorded afterwards."""
+        hasher = hashlib.sha256() if content_sha is None else None
+        metadata = {mp.META_FORMAT: self.opts["disk_format"]}
+        if hasher is None:
+            metadata.update({mp.META_SHA256: content_sha, mp.META_SOURCE_SHA256: source_sha})
         uploads = self._interrupted_uploads()
         part_size = mp.effective_part_size(size, self.opts["part_size"])
         upload_id, reused, part_size = self._resume(uploads, path, size, part_size)
@@ -160,12 +184,14 @@ class MultipartUpload:
                 Bucket=self.bucket, Key=self.key, Metadata=metadata, ContentType="application/octet-stream",
                 ChecksumAlgorithm=mp.PART_CHECKSUM,
             )["UploadId"]
-            self.ctx.log("started multipart upload of %s to s3://%s/%s: %d parts of %s, %d in parallel"
+            self.ctx.log("started multipart upload of %s to s3://%s/%s: %d parts of %s, %d in parallel%s"
                          % (mp.format_bytes(size), self.bucket, self.key, len(plan), mp.format_bytes(part_size),
-                            self.opts["concurrency"]))
+                            self.opts["concurrency"], ", SHA-256 computed on the way" if hasher else ""))
         sent = {"bytes": 0, "done": sum(length for number, _o, length in plan if number in reused)}
         try:
-            completed = self._send_parts(path, size, plan, upload_id, reused, sent)
+            completed = self._send_parts(path, size, plan, upload_id, reused, sent, hasher)
+            if hasher is not None:
+                content_sha = source_sha = hasher.hexdigest()
             self._complete(upload_id, [completed[number] for number, _o, _l in plan], size, content_sha)
         except BaseException as err:
             self._after_failure(upload_id)
@@ -176,8 +202,12 @@ class MultipartUpload:
             raise UploadFailed(message, sent["bytes"]) from None
         self.ctx.log("upload of s3://%s/%s complete: %s sent, %d part(s) reused"
                      % (self.bucket, self.key, mp.format_bytes(sent["bytes"]), len(reused)))
-        if resumed:
-            self._fix_metadata(metadata)
+        checksums = {mp.META_SHA256: content_sha, mp.META_SOURCE_SHA256: source_sha}
+        if hasher is not None:
+            self._tag_checksums(checksums)
+        if resumed or hasher is not None:
+            # Checksums in the metadata must be this file's; without tags they must be there.
+            self._fix_metadata(dict(metadata, **checksums), required=hasher is None)
         return UploadOutcome("absent", "resumed" if reused else "uploaded", source_sha, sent["bytes"], len(plan),
                              len(reused))
 
@@ -213,33 +243,49 @@ class MultipartUpload:
                      % (candidate["UploadId"][:16], self.key, len(reused), len(plan)))
         return candidate["UploadId"], reused, part_size
 
-    def _send_parts(self, path, size, plan, upload_id, reused, sent):
+    def _send_parts(self, path, size, plan, upload_id, reused, sent, hasher):
+        """Read the parts in order (one pass, feeding ``hasher`` when given) and send them with a thread pool; at most
+        concurrency + 1 parts are held in memory."""
         completed = dict(reused)
 
-        def send(part):
-            number, offset, length = part
-            self._check_deadline(sent, size)
-            data = mp.read_range(path, offset, length)
+        def send(number, data):
             checksum = mp.crc32_b64(data)
             answer = self.s3.upload_part(
                 Bucket=self.bucket, Key=self.key, UploadId=upload_id, PartNumber=number, Body=data,
                 ChecksumAlgorithm=mp.PART_CHECKSUM, ChecksumCRC32=checksum,
             )
             with self._lock:
-                sent["bytes"] += length
-                sent["done"] += length
+                sent["bytes"] += len(data)
+                sent["done"] += len(data)
                 completed[number] = {"PartNumber": number, "ETag": answer["ETag"], "ChecksumCRC32": checksum}
                 self.ctx.log("part %d/%d sent: %d bytes (%s of %s, %.1f%%)"
-                             % (number, len(plan), length, mp.format_bytes(sent["done"]), mp.format_bytes(size),
+                             % (number, len(plan), len(data), mp.format_bytes(sent["done"]), mp.format_bytes(size),
                                 mp.percent(sent["done"], size)))
 
+        window = self.opts["concurrency"] + 1
+        pending = set()
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.opts["concurrency"]) as pool:
-            futures = [pool.submit(send, part) for part in plan if part[0] not in reused]
             try:
-                for future in concurrent.futures.as_completed(futures):
+                with open(path, "rb") as handle:
+                    for number, offset, length in plan:
+                        if number in reused and hasher is None:
+                            continue
+                        data = _read_at(handle, path, offset, length)
+                        if hasher is not None:
+                            hasher.update(data)
+                        if number in reused:
+                            continue
+                        self._check_deadline(sent, size)
+                        while len(pending) >= window:
+                            done, pending = concurrent.futures.wait(
+                                pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                            for future in done:
+                                future.result()
+                        pending.add(pool.submit(send, number, data))
+                for future in concurrent.futures.as_completed(pending):
                     future.result()
             except BaseException:
-                for future in futures:
+                for future in pending:
                     future.cancel()
                 raise
         return completed
@@ -261,8 +307,8 @@ class MultipartUpload:
         except Exception:  # pylint: disable=broad-except
             # A retried Complete may find the upload already completed by the first attempt.
             head = head_object(self.s3, self.bucket, self.key) or {}
-            if not (int(head.get("ContentLength", -1)) == size
-                    and mp.lower_metadata(head).get(mp.META_SHA256) == content_sha):
+            stored_sha = mp.lower_metadata(head).get(mp.META_SHA256)
+            if not (int(head.get("ContentLength", -1)) == size and stored_sha in (content_sha, None)):
                 raise
 
     def _after_failure(self, upload_id):
@@ -277,10 +323,24 @@ class MultipartUpload:
             self.s3.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=upload_id)
             self.ctx.log(message % (upload_id[:16], self.key))
 
-    def _fix_metadata(self, metadata):
-        """A resumed upload carries the metadata of the run that started it: make sure it describes this file."""
+    def _tag_checksums(self, checksums):
+        """Record a SHA-256 computed during the upload on the object (its metadata was fixed when the upload began)."""
+        try:
+            self.s3.put_object_tagging(Bucket=self.bucket, Key=self.key, Tagging={
+                "TagSet": [{"Key": k, "Value": v} for k, v in sorted(checksums.items())]})
+        except Exception as err:  # pylint: disable=broad-except
+            if error_code(err) not in ("NotImplemented", "501"):
+                raise describe_error("S3 PutObjectTagging s3://%s/%s" % (self.bucket, self.key), err) from None
+            # A store without object tags: the metadata is rewritten instead (a server-side copy).
+            self._fix_metadata(dict(mp.lower_metadata(head_object(self.s3, self.bucket, self.key)), **checksums),
+                               required=True)
+
+    def _fix_metadata(self, metadata, required):
+        """Make the object's metadata hold ``metadata`` when ``required``, else only correct checksums it names (a
+        resumed upload carries the metadata of the run that started it)."""
         stored = mp.lower_metadata(head_object(self.s3, self.bucket, self.key))
-        if all(stored.get(k) == v for k, v in metadata.items()):
+        names_checksum = any(stored.get(k) for k in (mp.META_SHA256, mp.META_SOURCE_SHA256))
+        if all(stored.get(k) == v for k, v in metadata.items()) or not (required or names_checksum):
             return
         self.s3.copy(
             {"Bucket": self.bucket, "Key": self.key}, self.bucket, self.key,
@@ -288,3 +348,11 @@ class MultipartUpload:
                        "ContentType": "application/octet-stream"},
         )
         self.ctx.log("refreshed the checksum metadata of s3://%s/%s" % (self.bucket, self.key))
+
+
+def _read_at(handle, path, offset, length):
+    handle.seek(offset)
+    data = handle.read(length)
+    if len(data) != length:
+        raise EdgeforgeError("%s changed while it was read (short read at offset %d)" % (path, offset))
+    return data
