@@ -37,12 +37,20 @@ author:
 extends_documentation_fragment:
   - edgeforge.artifacts.aws
 options:
+  state:
+    description:
+      - V(present) imports the image (or finds the AMI already imported).
+      - V(absent) deregisters the account's AMIs named O(ami_name) (O(key) by default), deletes their snapshots and,
+        with O(remove_object=true), the S3 object. Nothing is uploaded or read locally.
+    type: str
+    choices: [present, absent]
+    default: present
   image_path:
     description:
       - Path of the raw disk image on the host running the module (for example the output of
         M(edgeforge.artifacts.raw_disk_image)).
+      - Required with O(state=present).
     type: path
-    required: true
   image_sha256:
     description:
       - The SHA-256 of O(image_path) when it is already known (for example from the C(.sha256) file written with
@@ -166,6 +174,39 @@ options:
         added to an existing AMI and its snapshot.
     type: dict
     default: {}
+  launch_permissions:
+    description:
+      - Who may launch the AMI, besides the account. Added when missing; permissions the AMI has beyond these are
+        removed only with O(purge_launch_permissions=true).
+      - Not managed when not set.
+    type: dict
+    suboptions:
+      user_ids:
+        description: AWS account ids (12 digits).
+        type: list
+        elements: str
+      group_names:
+        description: V(all) makes the AMI public.
+        type: list
+        elements: str
+      org_arns:
+        description: ARNs of AWS Organizations.
+        type: list
+        elements: str
+      org_unit_arns:
+        description: ARNs of organizational units.
+        type: list
+        elements: str
+  purge_launch_permissions:
+    description:
+      - Remove launch permissions not listed in O(launch_permissions).
+    type: bool
+    default: false
+  remove_object:
+    description:
+      - With O(state=absent), delete the S3 object too.
+    type: bool
+    default: false
   wait_timeout:
     description:
       - Time limit in seconds for the snapshot import and the AMI becoming C(available) together.
@@ -314,6 +355,18 @@ plan:
   returned: check mode
   type: dict
   sample: {"upload": "upload", "import": "ImportSnapshot RAW from s3://b/k", "register": "RegisterImage k (x86_64, uefi)"}
+deregistered_image_ids:
+  description: The AMIs deregistered (or, in check mode, to deregister).
+  returned: state is absent
+  type: list
+  elements: str
+  sample: [ami-0123456789abcdef0]
+deleted_snapshot_ids:
+  description: The snapshots deleted (or, in check mode, to delete).
+  returned: state is absent
+  type: list
+  elements: str
+  sample: [snap-0123456789abcdef0]
 seconds:
   description: Seconds spent in each step (lookup, preflight, checksum, convert, upload, import, register, total).
   returned: always
@@ -371,6 +424,7 @@ def main():
         supports_check_mode=True,
         mutually_exclusive=[["profile", "access_key"]],
         required_together=[["access_key", "secret_key"]],
+        required_if=[["state", "present", ["image_path"]]],
     )
     if not HAS_BOTO3:
         module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_ERROR)
@@ -380,7 +434,9 @@ def main():
         module.fail_json(msg=str(err))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
         module.fail_json(msg="AWS request failed: %s" % err)
-    if result.get("changed"):
+    if result.get("changed") and module.params["state"] == "absent":
+        result["diff"] = {"before": {"images": result["deregistered_image_ids"]}, "after": {"images": []}}
+    elif result.get("changed"):
         result["diff"] = {
             "before": {"image": None},
             "after": {"image": result.get("ami_name"), "s3_uri": result.get("s3_uri")},

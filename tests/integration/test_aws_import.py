@@ -736,3 +736,61 @@ def test_the_sha256_is_computed_during_the_upload_and_a_re_run_sends_nothing(aws
     assert object_sha256(aws, opts["key"]) == file_sha256(raw)
     again = ensure_object(ctx, opts)
     assert again.upload == "skipped" and again.bytes_sent == 0 and again.source_sha256 == first.source_sha256
+
+
+# -- Packer-level options ----------------------------------------------------------------------------------------
+
+
+def launch_permissions(aws, image_id):
+    answer = aws.client("ec2").describe_image_attribute(ImageId=image_id, Attribute="launchPermission")
+    return sorted(tuple(sorted(p.items())) for p in answer["LaunchPermissions"])
+
+
+def test_launch_permissions_are_added_idempotently_and_purged_only_on_request(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("shared") + ".raw"
+    org = "arn:aws:organizations::123456789012:organization/o-edgeforge1"
+    first, result = run_module(aws, image_args(raw, key=key, launch_permissions={
+        "user_ids": ["111122223333"], "org_arns": [org]}))
+    assert result.rc == 0, first.get("msg")
+    image_id = first["image_id"]
+    assert launch_permissions(aws, image_id) == [(("OrganizationArn", org),), (("UserId", "111122223333"),)]
+
+    # a share made by hand stays without purge; a second run with the same wish changes nothing
+    aws.client("ec2").modify_image_attribute(ImageId=image_id,
+                                             LaunchPermission={"Add": [{"UserId": "444455556666"}]})
+    again, result = run_module(aws, image_args(raw, key=key, launch_permissions={
+        "user_ids": ["111122223333"], "org_arns": [org]}))
+    assert result.rc == 0 and again["changed"] is False, again.get("msg")
+    assert (("UserId", "444455556666"),) in launch_permissions(aws, image_id)
+
+    purged, result = run_module(aws, image_args(raw, key=key, launch_permissions={"user_ids": ["111122223333"]},
+                                                purge_launch_permissions=True))
+    assert result.rc == 0 and purged["changed"] is True, purged.get("msg")
+    assert launch_permissions(aws, image_id) == [(("UserId", "111122223333"),)]
+
+
+def test_state_absent_deregisters_the_ami_deletes_its_snapshot_and_optionally_the_object(aws, vmimport_role,
+                                                                                         tmp_path):
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("remove") + ".raw"
+    made, result = run_module(aws, image_args(raw, key=key))
+    assert result.rc == 0, made.get("msg")
+    absent = {"state": "absent", "bucket": BUCKET, "key": key, "remove_object": True}
+
+    planned, result = run_module(aws, absent, check=True)
+    assert result.rc == 0 and planned["changed"] is True, planned.get("msg")
+    assert planned["deregistered_image_ids"] == [made["image_id"]]
+    ec2 = aws.client("ec2")
+    assert ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"]
+
+    removed, result = run_module(aws, absent)
+    assert result.rc == 0, removed.get("msg")
+    assert removed["deregistered_image_ids"] == [made["image_id"]]
+    assert removed["deleted_snapshot_ids"] == [made["snapshot_id"]] and removed["object_deleted"] is True
+    assert ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"] == []
+    assert made["snapshot_id"] not in [s["SnapshotId"] for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]]
+    assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=key)
+
+    again, result = run_module(aws, absent)
+    assert result.rc == 0 and again["changed"] is False, again.get("msg")

@@ -9,9 +9,10 @@ The steps, each a function of its own package module returning its outcome:
 2. preflight of the VM import service role (vmimport);
 3. the object at the key: same image (skip), absent or replaced (multipart upload) (upload);
 4. the snapshot: from an earlier import of the same object for the same AMI, or ImportSnapshot, with its bounded
-   wait (snapshot_import); RegisterImage and its bounded wait; tags (ec2).
+   wait (snapshot_import); RegisterImage and its bounded wait; tags (ec2);
+5. launch permissions (sharing). ``state: absent`` removes instead (removal).
 
-``wait_timeout`` bounds steps 4 and starts after the upload, which has its own optional ``upload_timeout``.
+``wait_timeout`` bounds step 4 and starts after the upload, which has its own optional ``upload_timeout``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws import ec2, snapshot_import
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import bounded, timed
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import aws_architecture
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.removal import remove_image
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.sharing import ensure_launch_permissions
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.upload import ensure_object
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.vmimport import ensure_vmimport_role
 
@@ -50,6 +53,8 @@ def _base_result(opts):
 
 def import_image(ctx, opts):
     """Import the image described by normalised ``opts`` (see options.normalise_options); the module result."""
+    if opts["state"] == "absent":
+        return remove_image(ctx, opts)
     started = time.monotonic()
     seconds = {}
     result = _base_result(opts)
@@ -83,8 +88,10 @@ def _existing_image(ctx, opts, state, image, seconds):
     snapshot_id = ec2.root_snapshot_id(image)
     tags_changed = ec2.ensure_tags(ctx, [image["ImageId"]] + ([snapshot_id] if snapshot_id else []),
                                    ec2.resource_tags(opts))
+    shared = ensure_launch_permissions(ctx, image["ImageId"], opts["launch_permissions"],
+                                       opts["purge_launch_permissions"])
     return {"image_id": image["ImageId"], "snapshot_id": snapshot_id, "image_state": image.get("State"),
-            "image": image, "changed": bool(tags_changed)}
+            "image": image, "changed": bool(tags_changed or shared)}
 
 
 def _new_image(ctx, opts, image_missing, seconds):
@@ -127,6 +134,7 @@ def _new_image(ctx, opts, image_missing, seconds):
         result["image_id"] = image_id
         ec2.ensure_tags(ctx, [image_id], ec2.resource_tags(opts))
         image = ec2.wait_image(ctx, opts, image_id, deadline)
+    ensure_launch_permissions(ctx, image_id, opts["launch_permissions"], opts["purge_launch_permissions"])
     result.update(image_state=image.get("State"), image=image, changed=True)
     if opts["delete_object_after"]:
         ctx.conn.s3.delete_object(Bucket=opts["bucket"], Key=opts["key"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.sharing import normalise_launch_permissions
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -21,6 +22,7 @@ VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 
 # name: (AnsibleModule type, default, choices). The module's argument spec is built from this table.
 IMPORT_OPTIONS = {
+    "state": ("str", "present", ("present", "absent")),
     "image_path": ("path", None, None),
     "image_sha256": ("str", None, None),
     "bucket": ("str", None, None),
@@ -44,6 +46,9 @@ IMPORT_OPTIONS = {
     "boot_mode": ("str", "uefi", BOOT_MODES),
     "ena_support": ("bool", True, None),
     "tags": ("dict", {}, None),
+    "launch_permissions": ("dict", None, None),
+    "purge_launch_permissions": ("bool", False, None),
+    "remove_object": ("bool", False, None),
     "upload_timeout": ("int", None, None),
     "wait_timeout": ("int", 3600, None),
     "poll_interval": ("float", 15, None),
@@ -62,8 +67,10 @@ def import_argument_spec():
         if choices:
             entry["choices"] = list(choices)
         spec[name] = entry
-    spec["image_path"]["required"] = True
     spec["bucket"]["required"] = True
+    spec["launch_permissions"]["options"] = {
+        name: {"type": "list", "elements": "str"} for name in ("user_ids", "group_names", "org_arns", "org_unit_arns")
+    }
     spec["key"]["no_log"] = False
     return spec
 
@@ -101,9 +108,11 @@ def normalise_options(options):
     opts.update({k: v for k, v in (options or {}).items() if v is not None})
     if not opts["bucket"]:
         raise ValidationError("bucket", opts["bucket"], "name the S3 bucket that receives the image")
-    if not opts["image_path"]:
+    if opts["state"] == "present" and not opts["image_path"]:
         raise ValidationError("image_path", opts["image_path"], "give the path of the raw disk image to import")
     if not opts["key"]:
+        if not opts["image_path"]:
+            raise ValidationError("key", opts["key"], "give the S3 key (or image_path: the key is its file name)")
         opts["key"] = os.path.basename(opts["image_path"])  # CanvOS: S3_KEY defaults to the raw file name
     if not opts["ami_name"]:
         opts["ami_name"] = opts["key"]  # CanvOS: AMI_NAME defaults to S3_KEY
@@ -118,6 +127,7 @@ def normalise_options(options):
     if not isinstance(tags, dict):
         raise ValidationError("tags", tags, "use a dictionary of tag names to values")
     opts["tags"] = {str(k): str(v) for k, v in tags.items()}
+    opts["launch_permissions"] = normalise_launch_permissions(opts["launch_permissions"])
     if not opts["import_description"]:
         opts["import_description"] = "Import %s" % opts["key"]
     return opts
