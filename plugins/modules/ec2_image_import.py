@@ -202,6 +202,12 @@ options:
       - Remove launch permissions not listed in O(launch_permissions).
     type: bool
     default: false
+  deprecation_time:
+    description:
+      - When the AMI becomes deprecated (C(EnableImageDeprecation)), an ISO 8601 date and time such as
+        V(2027-06-30T00:00:00Z); without a time zone, UTC. AWS keeps the minute.
+      - Set on a new AMI and on an existing one whose deprecation time differs. Not managed when not set.
+    type: str
   remove_object:
     description:
       - With O(state=absent), delete the S3 object too.

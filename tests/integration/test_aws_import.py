@@ -1,8 +1,9 @@
 """The AWS flow against the test bed's moto server (real boto3 over HTTP on loopback).
 
 moto serves S3, EC2, IAM and STS. The labelled TEST DOUBLE in tests/testbed/moto_import_double.py replaces EC2
-ImportSnapshot and DescribeImportSnapshotTasks (moto has neither) and RegisterImage (moto keeps only the name and
-description), and wraps DescribeImages (pending before available); it counts ImportSnapshot calls. These tests show
+ImportSnapshot, DescribeImportSnapshotTasks and EnableImageDeprecation (moto has none of them) and RegisterImage (moto
+keeps only the name and description), and wraps DescribeImages (pending before available); it counts ImportSnapshot
+calls. These tests show
 the requests and the flow are right, not that AWS accepts the image. Images are small sparse GPT disks.
 """
 
@@ -794,3 +795,19 @@ def test_state_absent_deregisters_the_ami_deletes_its_snapshot_and_optionally_th
 
     again, result = run_module(aws, absent)
     assert result.rc == 0 and again["changed"] is False, again.get("msg")
+
+
+def test_deprecation_time_is_set_once_and_changed_when_it_differs(aws, vmimport_role, tmp_path):
+    # EnableImageDeprecation comes from the labelled double (moto has none).
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("deprecate") + ".raw"
+    first, result = run_module(aws, image_args(raw, key=key, deprecation_time="2031-01-31T10:15:42Z"))
+    assert result.rc == 0, first.get("msg")
+    image = aws.client("ec2").describe_images(ImageIds=[first["image_id"]])["Images"][0]
+    assert image["DeprecationTime"] == "2031-01-31T10:15:00.000Z"
+    same, result = run_module(aws, image_args(raw, key=key, deprecation_time="2031-01-31T11:15:00+01:00"))
+    assert result.rc == 0 and same["changed"] is False, same.get("msg")
+    later, result = run_module(aws, image_args(raw, key=key, deprecation_time="2032-01-01T00:00:00Z"))
+    assert result.rc == 0 and later["changed"] is True, later.get("msg")
+    image = aws.client("ec2").describe_images(ImageIds=[first["image_id"]])["Images"][0]
+    assert image["DeprecationTime"] == "2032-01-01T00:00:00.000Z"

@@ -19,6 +19,8 @@ only Name and Description. This module patches moto's EC2Response with:
   InvalidParameterValue), to test a re-run after a failed registration. An image registered with the Description
   ``TEST DOUBLE: a public AMI of another account`` is owned by account 111122223333 and public (moto keeps accounts
   apart, so another account's public AMI of the same name could not be seen otherwise).
+* ``enable_image_deprecation`` — THE TEST DOUBLE of EnableImageDeprecation (moto has none): keeps the time (to the
+  minute, as AWS does) and DescribeImages reports it as DeprecationTime.
 * ``describe_images`` — moto's DescribeImages, wrapped so an image registered through the double is ``pending`` for
   the first DescribeImages, then ``available`` (moto's images are available at once).
 
@@ -32,6 +34,7 @@ a moto server on 127.0.0.1 (port 0 = a free one) and prints ``PORT <n>`` once it
 from __future__ import annotations
 
 import argparse
+import datetime
 import math
 import os
 import random
@@ -296,12 +299,24 @@ def describe_images(self):
     return _original_describe_images(self)
 
 
+def enable_image_deprecation(self):  # TEST DOUBLE of EC2 EnableImageDeprecation (moto has none)
+    image_id = self._get_param("ImageId")
+    deprecate_at = self._get_param("DeprecateAt")
+    self.error_on_dryrun()
+    ami = self.ec2_backend.describe_images(ami_ids=[image_id])[0]  # raises InvalidAMIID.NotFound like AWS
+    when = datetime.datetime.fromisoformat(str(deprecate_at).replace("Z", "+00:00")).astimezone(datetime.timezone.utc)
+    # AWS keeps the minute and reports it with milliseconds.
+    ami.deprecation_time = when.replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    return ActionResult({"Return": True})
+
+
 def install():
     """Patch moto's EC2Response (idempotent)."""
     EC2Response.import_snapshot = import_snapshot
     EC2Response.describe_import_snapshot_tasks = describe_import_snapshot_tasks
     EC2Response.register_image = register_image
     EC2Response.describe_images = describe_images
+    EC2Response.enable_image_deprecation = enable_image_deprecation
 
 
 def main(argv=None):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.connection import describe_error, error_code
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import aws_architecture
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import aws_architecture, deprecation_time
 
 IMAGE_FAILED = ("failed", "error", "deregistered", "invalid")
 
@@ -138,3 +138,16 @@ def wait_image(ctx, opts, image_id, deadline):
                 "raise wait_timeout and run again" % (image_id, opts["ami_name"], state, opts["wait_timeout"])
             )
         ctx.sleep(min(float(opts["poll_interval"]), max(remaining, 0.01)))
+
+
+def ensure_deprecation(ctx, image, when):
+    """Set the AMI's deprecation time when it differs from ``when`` (None: not managed); True when it changed."""
+    if when is None or deprecation_time(image.get("DeprecationTime")) == when:
+        return False
+    if not ctx.check_mode:
+        try:
+            ctx.conn.ec2.enable_image_deprecation(ImageId=image["ImageId"], DeprecateAt=when)
+        except Exception as err:  # pylint: disable=broad-except
+            raise describe_error("EC2 EnableImageDeprecation %s" % image["ImageId"], err) from None
+        ctx.log("AMI %s is deprecated from %s" % (image["ImageId"], when.isoformat()))
+    return True

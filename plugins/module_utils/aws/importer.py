@@ -23,7 +23,7 @@ import time
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ValidationError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws import ec2, snapshot_import
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import bounded, timed
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import aws_architecture
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import aws_architecture, deprecation_time
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.removal import remove_image
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.sharing import ensure_launch_permissions
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.upload import ensure_object
@@ -90,8 +90,9 @@ def _existing_image(ctx, opts, state, image, seconds):
                                    ec2.resource_tags(opts))
     shared = ensure_launch_permissions(ctx, image["ImageId"], opts["launch_permissions"],
                                        opts["purge_launch_permissions"])
+    deprecated = ec2.ensure_deprecation(ctx, image, deprecation_time(opts["deprecation_time"]))
     return {"image_id": image["ImageId"], "snapshot_id": snapshot_id, "image_state": image.get("State"),
-            "image": image, "changed": bool(tags_changed or shared)}
+            "image": image, "changed": bool(tags_changed or shared or deprecated)}
 
 
 def _new_image(ctx, opts, image_missing, seconds):
@@ -135,6 +136,7 @@ def _new_image(ctx, opts, image_missing, seconds):
         ec2.ensure_tags(ctx, [image_id], ec2.resource_tags(opts))
         image = ec2.wait_image(ctx, opts, image_id, deadline)
     ensure_launch_permissions(ctx, image_id, opts["launch_permissions"], opts["purge_launch_permissions"])
+    ec2.ensure_deprecation(ctx, image, deprecation_time(opts["deprecation_time"]))
     result.update(image_state=image.get("State"), image=image, changed=True)
     if opts["delete_object_after"]:
         ctx.conn.s3.delete_object(Bucket=opts["bucket"], Key=opts["key"])

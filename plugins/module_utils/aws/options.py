@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
@@ -48,6 +49,7 @@ IMPORT_OPTIONS = {
     "tags": ("dict", {}, None),
     "launch_permissions": ("dict", None, None),
     "purge_launch_permissions": ("bool", False, None),
+    "deprecation_time": ("str", None, None),
     "remove_object": ("bool", False, None),
     "upload_timeout": ("int", None, None),
     "wait_timeout": ("int", 3600, None),
@@ -128,6 +130,7 @@ def normalise_options(options):
         raise ValidationError("tags", tags, "use a dictionary of tag names to values")
     opts["tags"] = {str(k): str(v) for k, v in tags.items()}
     opts["launch_permissions"] = normalise_launch_permissions(opts["launch_permissions"])
+    deprecation_time(opts["deprecation_time"])  # checked now, before any work
     if not opts["import_description"]:
         opts["import_description"] = "Import %s" % opts["key"]
     return opts
@@ -138,3 +141,17 @@ def aws_architecture(arch):
         return ARCHITECTURES[arch]
     except KeyError:
         raise ValidationError("arch", arch, "use amd64 (x86_64) or arm64") from None
+
+
+def deprecation_time(value):
+    """The wanted deprecation time as an aware UTC datetime to the minute (AWS keeps minutes), or None (pure)."""
+    if value in (None, ""):
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError("deprecation_time", value, "use an ISO 8601 date and time, e.g. 2027-06-30T00:00:00Z") \
+            from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.astimezone(datetime.timezone.utc).replace(second=0, microsecond=0)

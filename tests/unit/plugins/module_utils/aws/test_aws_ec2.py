@@ -154,3 +154,16 @@ def test_bad_options_name_the_parameter(bad, param):
     assert err.value.param == param
 
 
+
+
+def test_deprecation_time_is_utc_to_the_minute():
+    import datetime
+
+    when = opt.deprecation_time("2027-06-30T12:34:56+02:00")
+    assert when == datetime.datetime(2027, 6, 30, 10, 34, tzinfo=datetime.timezone.utc)
+    assert opt.deprecation_time("2027-06-30T10:34:00.000Z") == when  # the form DescribeImages reports
+    assert opt.deprecation_time("2027-06-30 10:34") == when  # no zone: UTC
+    assert opt.deprecation_time(None) is None
+    with pytest.raises(ValidationError) as err:
+        base_options(deprecation_time="next tuesday")
+    assert err.value.param == "deprecation_time"
