@@ -111,6 +111,20 @@ options:
       - Has no effect when an AMI of O(ami_name) already exists.
     type: bool
     default: false
+  encrypted:
+    description:
+      - Import into an encrypted snapshot (and so an encrypted AMI), with O(kms_key_id) or the account's default
+        C(aws/ebs) key. CanvOS imports unencrypted.
+      - An AMI encrypted with the default C(aws/ebs) key cannot be shared, so O(launch_permissions) with it is
+        refused before any work.
+    type: bool
+    default: false
+  kms_key_id:
+    description:
+      - The KMS key (id, alias or ARN) of an encrypted import; implies O(encrypted=true).
+      - With O(create_vmimport_role=true) the service role is granted the use of the key (C(kms:CreateGrant),
+        C(Decrypt), C(DescribeKey), C(Encrypt), C(GenerateDataKey*), C(ReEncrypt*)) when no policy of it does.
+    type: str
   create_vmimport_role:
     description:
       - Create O(role_name) when it does not exist, with the trust policy AWS documents (service

@@ -811,3 +811,30 @@ def test_deprecation_time_is_set_once_and_changed_when_it_differs(aws, vmimport_
     assert result.rc == 0 and later["changed"] is True, later.get("msg")
     image = aws.client("ec2").describe_images(ImageIds=[first["image_id"]])["Images"][0]
     assert image["DeprecationTime"] == "2032-01-01T00:00:00.000Z"
+
+
+def test_an_encrypted_import_with_a_kms_key_and_the_role_granted_its_use(aws, tmp_path):
+    # moto's KMS key; the labelled double imports into a snapshot encrypted with it.
+    key_arn = aws.client("kms").create_key(Description="edgeforge test")["KeyMetadata"]["Arn"]
+    raw = make_raw_image(tmp_path / "img.raw")
+    role = unique("edgeforge-kms-role")
+    args = image_args(raw, key=unique("encrypted") + ".raw", kms_key_id=key_arn, role_name=role,
+                      create_vmimport_role=True)
+    task, result = run_module(aws, args)
+    assert result.rc == 0, task.get("msg")
+    snapshot = aws.client("ec2").describe_snapshots(SnapshotIds=[task["snapshot_id"]])["Snapshots"][0]
+    assert snapshot["Encrypted"] is True and snapshot["KmsKeyId"] == key_arn
+    policy = aws.client("iam").get_role_policy(RoleName=role, PolicyName="vmimport-kms")["PolicyDocument"]
+    assert policy["Statement"][0]["Resource"] == key_arn
+    again, result = run_module(aws, args)
+    assert result.rc == 0 and again["changed"] is False, again.get("msg")
+
+
+def test_sharing_an_ami_under_the_default_key_is_refused_before_any_work(aws, vmimport_role, tmp_path):
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("default-key") + ".raw"
+    task, result = run_module(aws, image_args(raw, key=key, encrypted=True,
+                                              launch_permissions={"user_ids": ["111122223333"]}))
+    assert result.rc != 0
+    assert "launch_permissions" in task["msg"] and "aws/ebs" in task["msg"]
+    assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=key)

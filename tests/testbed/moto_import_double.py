@@ -8,7 +8,8 @@ only Name and Description. This module patches moto's EC2Response with:
   0x55AA at byte 510 or a GPT header "EFI PART" at byte 512; VMDK: the "KDMV" magic). A disk image gets a real
   snapshot in moto's EC2 backend (volume size = the disk size rounded up to GiB); anything else ends ``deleted`` with
   a ``ClientError: ...`` StatusMessage as AWS reports it.
-  A repeated ClientToken returns the task it first started, as AWS does (no second import).
+  A repeated ClientToken returns the task it first started, as AWS does (no second import). ``Encrypted`` and
+  ``KmsKeyId`` give an encrypted snapshot under that key (or the account's default EBS key).
 * ``describe_import_snapshot_tasks`` — THE TEST DOUBLE of its companion: reports each task as AWS does: ``active``
   with StatusMessage ``pending`` then ``converting`` and a growing Progress, then ``completed`` with the SnapshotId.
   Each query naming the task advances it one step (a listing of all tasks advances none). A task whose tags hold
@@ -136,6 +137,8 @@ def import_snapshot(self):  # TEST DOUBLE of EC2 ImportSnapshot
         "_failure": None,
         "_size": obj.size if obj is not None else 0,
         "_client_token": client_token,
+        "_encrypted": str(self._get_param("Encrypted") or "").lower() == "true",
+        "_kms_key_id": self._get_param("KmsKeyId"),
     }
     if obj is None:
         task["_failure"] = "ClientError: Unable to read the object s3://%s/%s: it does not exist" % (bucket, key)
@@ -190,8 +193,10 @@ def _advance(response, task):
     else:
         backend = response.ec2_backend
         size_gib = max(1, math.ceil(task["_size"] / GiB))
-        volume = backend.create_volume(size=size_gib, zone_name=response.region + "a")
+        volume = backend.create_volume(size=size_gib, zone_name=response.region + "a", encrypted=task["_encrypted"],
+                                       kms_key_id=task["_kms_key_id"] if task["_encrypted"] else None)
         snapshot = backend.create_snapshot(volume.id, "Created by AWS-VMImport service for %s" % task["ImportTaskId"])
+        snapshot.kms_key_id = volume.kms_key_id  # moto's CreateSnapshot drops the volume's key
         backend.delete_volume(volume.id)
         detail.update(Status="completed", SnapshotId=snapshot.id, DiskImageSize=float(task["_size"]))
         detail.pop("StatusMessage", None)
@@ -247,6 +252,7 @@ def register_image(self):  # moto's RegisterImage, honouring the parameters it i
                     % (size, snapshot.id, snapshot.volume.size)
                 )
             ebs["VolumeSize"] = size
+            ebs["Encrypted"] = bool(snapshot.encrypted)
         ebs.setdefault("DeleteOnTermination", True)
         ebs.setdefault("VolumeType", "gp2")
         ebs["DeleteOnTermination"] = str(ebs["DeleteOnTermination"]).lower() == "true"

@@ -98,7 +98,8 @@ def _existing_image(ctx, opts, state, image, seconds):
 def _new_image(ctx, opts, image_missing, seconds):
     result = {}
     with timed(seconds, "preflight"):
-        role = ensure_vmimport_role(ctx, opts["role_name"], opts["bucket"], opts["create_vmimport_role"])
+        role = ensure_vmimport_role(ctx, opts["role_name"], opts["bucket"], opts["create_vmimport_role"],
+                                    opts["kms_key_id"])
     result["role_created"] = role.created
     upload = ensure_object(ctx, opts, image_missing=image_missing)
     seconds.update(upload.seconds)

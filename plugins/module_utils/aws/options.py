@@ -19,6 +19,7 @@ S3_MAX_PART = 5 * GiB
 ARCHITECTURES = {"amd64": "x86_64", "x86_64": "x86_64", "arm64": "arm64", "aarch64": "arm64"}
 BOOT_MODES = ("uefi", "legacy-bios", "uefi-preferred")
 DISK_FORMATS = ("raw", "vmdk")
+DEFAULT_EBS_KEY = "alias/aws/ebs"
 VOLUME_TYPES = ("gp2", "gp3", "io1", "io2", "st1", "sc1", "standard")
 
 # name: (AnsibleModule type, default, choices). The module's argument spec is built from this table.
@@ -35,6 +36,8 @@ IMPORT_OPTIONS = {
     "resume": ("bool", False, None),
     "force": ("bool", False, None),
     "role_name": ("str", "vmimport", None),
+    "encrypted": ("bool", False, None),
+    "kms_key_id": ("str", None, None),
     "create_vmimport_role": ("bool", False, None),
     "import_description": ("str", None, None),
     "ami_name": ("str", None, None),
@@ -130,6 +133,13 @@ def normalise_options(options):
         raise ValidationError("tags", tags, "use a dictionary of tag names to values")
     opts["tags"] = {str(k): str(v) for k, v in tags.items()}
     opts["launch_permissions"] = normalise_launch_permissions(opts["launch_permissions"])
+    if opts["kms_key_id"]:
+        opts["encrypted"] = True
+    if opts["launch_permissions"] and opts["encrypted"] and opts["kms_key_id"] in (None, DEFAULT_EBS_KEY):
+        raise ValidationError(
+            "launch_permissions", opts["launch_permissions"],
+            "an AMI encrypted with the default aws/ebs key cannot be shared; give kms_key_id (a customer managed key "
+            "whose key policy lets those accounts use it) or share none")
     deprecation_time(opts["deprecation_time"])  # checked now, before any work
     if not opts["import_description"]:
         opts["import_description"] = "Import %s" % opts["key"]

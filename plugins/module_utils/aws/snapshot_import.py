@@ -62,7 +62,7 @@ def import_token(opts, source_sha256, region):
         "object": "s3://%s/%s" % (opts["bucket"], opts["key"]),
         "ami_name": opts["ami_name"],
         "region": region,
-        "encrypted": bool(opts.get("kms_key_id")),
+        "encrypted": bool(opts.get("encrypted") or opts.get("kms_key_id")),
         "kms_key_id": opts.get("kms_key_id") or "",
         "role": opts["role_name"],
     }
@@ -91,8 +91,10 @@ def import_request(opts, client_token=None):
     if client_token:
         request["ClientToken"] = client_token
         tags.append({"Key": TOKEN_TAG, "Value": client_token})
+    if opts.get("encrypted") or opts.get("kms_key_id"):
+        request["Encrypted"] = True
     if opts.get("kms_key_id"):
-        request.update(Encrypted=True, KmsKeyId=opts["kms_key_id"])
+        request["KmsKeyId"] = opts["kms_key_id"]
     return request
 
 

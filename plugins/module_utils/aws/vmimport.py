@@ -120,8 +120,60 @@ def missing_role_message(role, bucket):
     )
 
 
-def ensure_vmimport_role(ctx, role, bucket, create):
-    """Check the role (and create it, or grant it the bucket, when ``create``); returns a RoleOutcome."""
+KMS_ACTIONS = ["kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*",
+               "kms:ReEncrypt*"]
+
+
+def kms_resource(kms_key_id):
+    """The policy resource of a key: its ARN when given as one, else every key (an alias or id is no resource)."""
+    return kms_key_id if str(kms_key_id).startswith("arn:") else "*"
+
+
+def vmimport_kms_policy(kms_key_id):
+    """What the role needs to write an encrypted snapshot with a customer managed key (AWS's VM Import docs)."""
+    return {"Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": KMS_ACTIONS, "Resource": kms_resource(kms_key_id)}]}
+
+
+def policy_grants_kms(document, kms_key_id):
+    policy = parse_policy(document)
+    wanted = (kms_resource(kms_key_id), "*")
+    for statement in _as_list(policy.get("Statement")):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = _as_list(statement.get("Action"))
+        if not any(a in ("kms:CreateGrant", "kms:*", "*") for a in actions):
+            continue
+        if any(r in wanted for r in _as_list(statement.get("Resource"))):
+            return True
+    return False
+
+
+def ensure_vmimport_role(ctx, role, bucket, create, kms_key_id=None):
+    """Check the role (and create it, or grant it the bucket and the KMS key, when ``create``); a RoleOutcome."""
+    outcome = _ensure_role(ctx, role, bucket, create)
+    role_exists = outcome.created or not outcome.plan.startswith("create")  # in check mode a new role is planned
+    if create and kms_key_id and _ensure_kms_policy(ctx, role, kms_key_id, role_exists):
+        outcome.changed = True
+        outcome.plan = "%s; grant the use of KMS key %s" % (outcome.plan, kms_key_id)
+    return outcome
+
+
+def _ensure_kms_policy(ctx, role, kms_key_id, role_exists):
+    iam = ctx.conn.iam
+    if role_exists:
+        for name in iam.list_role_policies(RoleName=role).get("PolicyNames", []):
+            if policy_grants_kms(iam.get_role_policy(RoleName=role, PolicyName=name).get("PolicyDocument"),
+                                 kms_key_id):
+                return False
+    if not ctx.check_mode:
+        iam.put_role_policy(RoleName=role, PolicyName="vmimport-kms",
+                            PolicyDocument=json.dumps(vmimport_kms_policy(kms_key_id)))
+        ctx.log("granted role %s the use of KMS key %s" % (role, kms_key_id))
+    return True
+
+
+def _ensure_role(ctx, role, bucket, create):
     iam = ctx.conn.iam
     try:
         answer = iam.get_role(RoleName=role)

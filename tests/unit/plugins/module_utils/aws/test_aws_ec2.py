@@ -167,3 +167,19 @@ def test_deprecation_time_is_utc_to_the_minute():
     with pytest.raises(ValidationError) as err:
         base_options(deprecation_time="next tuesday")
     assert err.value.param == "deprecation_time"
+
+
+def test_an_encrypted_import_names_its_key_and_the_key_implies_encryption():
+    req = si.import_request(base_options(kms_key_id="alias/edge"), "edgeforge-abc")
+    assert req["Encrypted"] is True and req["KmsKeyId"] == "alias/edge"
+    req = si.import_request(base_options(encrypted=True), "edgeforge-abc")
+    assert req["Encrypted"] is True and "KmsKeyId" not in req
+
+
+@pytest.mark.parametrize("encryption", [{"encrypted": True}, {"kms_key_id": "alias/aws/ebs"}])
+def test_sharing_an_ami_under_the_default_ebs_key_is_refused(encryption):
+    with pytest.raises(ValidationError) as err:
+        base_options(launch_permissions={"user_ids": ["123456789012"]}, **encryption)
+    assert err.value.param == "launch_permissions" and "aws/ebs" in str(err.value)
+    # with a customer managed key it is allowed
+    assert base_options(launch_permissions={"user_ids": ["123456789012"]}, kms_key_id="alias/edge")["encrypted"]

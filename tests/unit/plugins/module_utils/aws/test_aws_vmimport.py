@@ -35,3 +35,13 @@ def test_role_policy_grants_the_bucket_and_the_snapshot_permissions():
     assert {"s3:GetObject", "s3:ListBucket", "ec2:ModifySnapshotAttribute", "ec2:CopySnapshot"} <= set(actions)
 
 
+
+
+def test_the_kms_policy_names_the_key_arn_or_every_key():
+    arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    policy = vm.vmimport_kms_policy(arn)
+    assert policy["Statement"][0]["Resource"] == arn
+    assert "kms:CreateGrant" in policy["Statement"][0]["Action"]
+    assert vm.policy_grants_kms(policy, arn)
+    assert vm.vmimport_kms_policy("alias/edge")["Statement"][0]["Resource"] == "*"
+    assert not vm.policy_grants_kms(vm.vmimport_role_policy("bucket"), arn)
