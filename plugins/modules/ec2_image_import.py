@@ -222,6 +222,18 @@ options:
         V(2027-06-30T00:00:00Z); without a time zone, UTC. AWS keeps the minute.
       - Set on a new AMI and on an existing one whose deprecation time differs. Not managed when not set.
     type: str
+  copy_to_regions:
+    description:
+      - Regions that get a copy of the AMI (C(CopyImage)), each waited for within O(wait_timeout). A region that
+        already holds an AMI of ours with the name is left as it is, so a re-run copies nothing twice.
+      - With O(state=absent), the copies in these regions are removed too.
+    type: list
+    elements: str
+  copy_kms_key_ids:
+    description:
+      - The KMS key of the copy in each region (a key is per region), for an encrypted AMI; without it the copies
+        use each region's default C(aws/ebs) key. Given, it must name a key for every region of O(copy_to_regions).
+    type: dict
   remove_object:
     description:
       - With O(state=absent), delete the S3 object too.
@@ -375,6 +387,11 @@ plan:
   returned: check mode
   type: dict
   sample: {"upload": "upload", "import": "ImportSnapshot RAW from s3://b/k", "register": "RegisterImage k (x86_64, uefi)"}
+copies:
+  description: The AMI's copies, by region (null for a copy check mode would make).
+  returned: state is present and the AMI exists
+  type: dict
+  sample: {"eu-west-1": "ami-0fedcba9876543210"}
 deregistered_image_ids:
   description: The AMIs deregistered (or, in check mode, to deregister).
   returned: state is absent

@@ -2,8 +2,8 @@
 
 moto serves S3, EC2, IAM and STS. The labelled TEST DOUBLE in tests/testbed/moto_import_double.py replaces EC2
 ImportSnapshot, DescribeImportSnapshotTasks and EnableImageDeprecation (moto has none of them) and RegisterImage (moto
-keeps only the name and description), and wraps DescribeImages (pending before available); it counts ImportSnapshot
-calls. These tests show
+keeps only the name and description), and wraps CopyImage (ClientToken, encryption, timing) and DescribeImages
+(pending before available); it counts ImportSnapshot calls. These tests show
 the requests and the flow are right, not that AWS accepts the image. Images are small sparse GPT disks.
 """
 
@@ -838,3 +838,33 @@ def test_sharing_an_ami_under_the_default_key_is_refused_before_any_work(aws, vm
     assert result.rc != 0
     assert "launch_permissions" in task["msg"] and "aws/ebs" in task["msg"]
     assert "Contents" not in aws.client("s3").list_objects_v2(Bucket=BUCKET, Prefix=key)
+
+
+def test_copies_to_other_regions_are_made_once_and_removed_with_the_ami(aws, vmimport_role, tmp_path):
+    # CopyImage is moto's, wrapped by the labelled double for the ClientToken, encryption and timing moto ignores.
+    raw = make_raw_image(tmp_path / "img.raw")
+    key = unique("copied") + ".raw"
+    args = image_args(raw, key=key, copy_to_regions=["eu-west-1", aws.region])
+    first, result = run_module(aws, args)
+    assert result.rc == 0, first.get("msg")
+    assert list(first["copies"]) == ["eu-west-1"]
+    eu = boto3_client_in(aws, "ec2", "eu-west-1")
+    copies = eu.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"]
+    assert [(i["ImageId"], i["State"]) for i in copies] == [(first["copies"]["eu-west-1"], "available")]
+
+    again, result = run_module(aws, args)
+    assert result.rc == 0 and again["changed"] is False, again.get("msg")
+    assert len(eu.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"]) == 1
+
+    removed, result = run_module(aws, {"state": "absent", "bucket": BUCKET, "key": key,
+                                       "copy_to_regions": ["eu-west-1"]})
+    assert result.rc == 0, removed.get("msg")
+    assert sorted(removed["deregistered_image_ids"]) == sorted([first["image_id"], first["copies"]["eu-west-1"]])
+    assert eu.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"] == []
+
+
+def boto3_client_in(aws, service, region):
+    import boto3
+
+    return boto3.client(service, endpoint_url=aws.endpoint_url, region_name=region,
+                        aws_access_key_id=aws.access_key, aws_secret_access_key=aws.secret_key)

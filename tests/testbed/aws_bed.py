@@ -2,7 +2,8 @@
 
 The double (tests/testbed/moto_import_double.py) replaces EC2 ImportSnapshot, DescribeImportSnapshotTasks and
 EnableImageDeprecation (moto has none of them), RegisterImage (moto keeps only its name and description) and wraps
-DescribeImages (pending, then available); everything else is moto's own implementation.
+CopyImage (ClientToken, encryption, timing) and DescribeImages (pending, then available); everything else is moto's
+own implementation.
 
 The server runs in its own process (tests/testbed/moto_import_double.py), so `ansible-playbook` subprocesses and the
 test process talk to it over HTTP on loopback with the real boto3 client, and big uploads do not compete with pytest

@@ -22,6 +22,9 @@ only Name and Description. This module patches moto's EC2Response with:
   apart, so another account's public AMI of the same name could not be seen otherwise).
 * ``enable_image_deprecation`` — THE TEST DOUBLE of EnableImageDeprecation (moto has none): keeps the time (to the
   minute, as AWS does) and DescribeImages reports it as DeprecationTime.
+* ``copy_image`` — moto's CopyImage, wrapped: a repeated ClientToken returns the first copy, ``Encrypted`` and
+  ``KmsKeyId`` encrypt the copy's snapshot, and the copy is ``pending`` before it is ``available`` (moto ignores all
+  three).
 * ``describe_images`` — moto's DescribeImages, wrapped so an image registered through the double is ``pending`` for
   the first DescribeImages, then ``available`` (moto's images are available at once).
 
@@ -316,6 +319,27 @@ def enable_image_deprecation(self):  # TEST DOUBLE of EC2 EnableImageDeprecation
     return ActionResult({"Return": True})
 
 
+_original_copy_image = EC2Response.copy_image
+_COPIES = {}  # ClientToken -> image id
+
+
+def copy_image(self):  # moto's CopyImage, with the ClientToken, encryption and timing it ignores
+    token = self._get_param("ClientToken")
+    if token and token in _COPIES:
+        return ActionResult({"ImageId": _COPIES[token]})
+    result = _original_copy_image(self)
+    image_id = result.result["ImageId"]
+    ami = self.ec2_backend.amis[image_id]
+    if str(self._get_param("Encrypted") or "").lower() == "true":
+        ami.ebs_snapshot.encrypted = True
+        ami.ebs_snapshot.kms_key_id = self._get_param("KmsKeyId") or "alias/aws/ebs"
+    ami.state = "pending"
+    _IMAGE_POLLS[image_id] = 0
+    if token:
+        _COPIES[token] = image_id
+    return result
+
+
 def install():
     """Patch moto's EC2Response (idempotent)."""
     EC2Response.import_snapshot = import_snapshot
@@ -323,6 +347,7 @@ def install():
     EC2Response.register_image = register_image
     EC2Response.describe_images = describe_images
     EC2Response.enable_image_deprecation = enable_image_deprecation
+    EC2Response.copy_image = copy_image
 
 
 def main(argv=None):

@@ -14,6 +14,7 @@ may already have created).
 
 from __future__ import annotations
 
+import copy
 import os
 
 try:
@@ -198,10 +199,18 @@ class AwsConnection:
         self.max_pool_connections = max_pool_connections
         self._clients = {}
 
+    def in_region(self, region):
+        """The same credentials and options for another region (clients of its own)."""
+        other = copy.copy(self)
+        other.region = region
+        other._clients = {}  # pylint: disable=protected-access
+        return other
+
     def client(self, service):
         if service not in self._clients:
             self._clients[service] = self.session.client(
                 service,
+                region_name=self.region,
                 endpoint_url=self.endpoints.get(service),
                 config=client_config(service, self._options, self.max_pool_connections),
                 verify=tls_verify(self._options),

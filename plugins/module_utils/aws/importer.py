@@ -10,7 +10,9 @@ The steps, each a function of its own package module returning its outcome:
 3. the object at the key: same image (skip), absent or replaced (multipart upload) (upload);
 4. the snapshot: from an earlier import of the same object for the same AMI, or ImportSnapshot, with its bounded
    wait (snapshot_import); RegisterImage and its bounded wait; tags (ec2);
-5. launch permissions (sharing). ``state: absent`` removes instead (removal).
+5. launch permissions (sharing), deprecation time (ec2), copies in other regions (copies).
+
+``state: absent`` removes instead (removal).
 
 ``wait_timeout`` bounds step 4 and starts after the upload, which has its own optional ``upload_timeout``.
 """
@@ -23,6 +25,7 @@ import time
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ValidationError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws import ec2, snapshot_import
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import bounded, timed
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.copies import ensure_copies
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import aws_architecture, deprecation_time
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.removal import remove_image
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.sharing import ensure_launch_permissions
@@ -91,8 +94,9 @@ def _existing_image(ctx, opts, state, image, seconds):
     shared = ensure_launch_permissions(ctx, image["ImageId"], opts["launch_permissions"],
                                        opts["purge_launch_permissions"])
     deprecated = ec2.ensure_deprecation(ctx, image, deprecation_time(opts["deprecation_time"]))
+    copies, copied = ensure_copies(ctx, opts, image, bounded(opts["wait_timeout"]))
     return {"image_id": image["ImageId"], "snapshot_id": snapshot_id, "image_state": image.get("State"),
-            "image": image, "changed": bool(tags_changed or shared or deprecated)}
+            "image": image, "copies": copies, "changed": bool(tags_changed or shared or deprecated or copied)}
 
 
 def _new_image(ctx, opts, image_missing, seconds):
@@ -138,6 +142,7 @@ def _new_image(ctx, opts, image_missing, seconds):
         image = ec2.wait_image(ctx, opts, image_id, deadline)
     ensure_launch_permissions(ctx, image_id, opts["launch_permissions"], opts["purge_launch_permissions"])
     ec2.ensure_deprecation(ctx, image, deprecation_time(opts["deprecation_time"]))
+    result["copies"] = ensure_copies(ctx, opts, image, deadline)[0]
     result.update(image_state=image.get("State"), image=image, changed=True)
     if opts["delete_object_after"]:
         ctx.conn.s3.delete_object(Bucket=opts["bucket"], Key=opts["key"])

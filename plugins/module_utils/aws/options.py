@@ -53,6 +53,8 @@ IMPORT_OPTIONS = {
     "launch_permissions": ("dict", None, None),
     "purge_launch_permissions": ("bool", False, None),
     "deprecation_time": ("str", None, None),
+    "copy_to_regions": ("list", None, None),
+    "copy_kms_key_ids": ("dict", None, None),
     "remove_object": ("bool", False, None),
     "upload_timeout": ("int", None, None),
     "wait_timeout": ("int", 3600, None),
@@ -73,6 +75,7 @@ def import_argument_spec():
             entry["choices"] = list(choices)
         spec[name] = entry
     spec["bucket"]["required"] = True
+    spec["copy_to_regions"]["elements"] = "str"
     spec["launch_permissions"]["options"] = {
         name: {"type": "list", "elements": "str"} for name in ("user_ids", "group_names", "org_arns", "org_unit_arns")
     }
@@ -141,6 +144,7 @@ def normalise_options(options):
             "an AMI encrypted with the default aws/ebs key cannot be shared; give kms_key_id (a customer managed key "
             "whose key policy lets those accounts use it) or share none")
     deprecation_time(opts["deprecation_time"])  # checked now, before any work
+    normalise_regions(opts["copy_to_regions"], opts["copy_kms_key_ids"], opts["encrypted"])
     if not opts["import_description"]:
         opts["import_description"] = "Import %s" % opts["key"]
     return opts
@@ -165,3 +169,16 @@ def deprecation_time(value):
     if when.tzinfo is None:
         when = when.replace(tzinfo=datetime.timezone.utc)
     return when.astimezone(datetime.timezone.utc).replace(second=0, microsecond=0)
+
+
+def normalise_regions(regions, kms_key_ids, encrypted, home_region=None):
+    """The target regions (the home region and duplicates dropped); each needs a KMS key when encrypting with one."""
+    regions = [str(r) for r in (regions or [])]
+    kms_key_ids = dict(kms_key_ids or {})
+    unknown = sorted(set(kms_key_ids) - set(regions))
+    if unknown:
+        raise ValidationError("copy_kms_key_ids", unknown, "give keys only for regions of copy_to_regions")
+    if encrypted and kms_key_ids and set(regions) - set(kms_key_ids):
+        raise ValidationError("copy_kms_key_ids", sorted(kms_key_ids), "a KMS key is per region: give one for each "
+                              "region of copy_to_regions (%s)" % ", ".join(regions))
+    return [r for i, r in enumerate(regions) if r not in regions[:i] and r != home_region]

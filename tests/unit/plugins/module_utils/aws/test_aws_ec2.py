@@ -183,3 +183,13 @@ def test_sharing_an_ami_under_the_default_ebs_key_is_refused(encryption):
     assert err.value.param == "launch_permissions" and "aws/ebs" in str(err.value)
     # with a customer managed key it is allowed
     assert base_options(launch_permissions={"user_ids": ["123456789012"]}, kms_key_id="alias/edge")["encrypted"]
+
+
+def test_copy_regions_drop_the_home_region_and_need_a_key_each_when_keys_are_given():
+    assert opt.normalise_regions(["eu-west-1", "us-east-1", "eu-west-1"], None, False, "us-east-1") == ["eu-west-1"]
+    with pytest.raises(ValidationError) as err:
+        base_options(copy_to_regions=["eu-west-1", "ap-south-1"], kms_key_id="alias/edge",
+                     copy_kms_key_ids={"eu-west-1": "alias/edge"})
+    assert err.value.param == "copy_kms_key_ids"
+    with pytest.raises(ValidationError):
+        base_options(copy_to_regions=["eu-west-1"], copy_kms_key_ids={"sa-east-1": "alias/edge"})
