@@ -868,3 +868,29 @@ def boto3_client_in(aws, service, region):
 
     return boto3.client(service, endpoint_url=aws.endpoint_url, region_name=region,
                         aws_access_key_id=aws.access_key, aws_secret_access_key=aws.secret_key)
+
+
+def test_wait_timeout_starts_once_the_object_is_in_s3(aws, vmimport_role, tmp_path, monkeypatch):
+    # Where the import's deadline is taken, in the order of the progress lines (no clock involved).
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws import importer
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.connection import AwsConnection
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import Context
+    from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import normalise_options
+
+    lines = []
+    real_bounded = importer.bounded
+
+    def noting_bounded(seconds):
+        lines.append("deadline of %s s taken" % seconds)
+        return real_bounded(seconds)
+
+    monkeypatch.setattr(importer, "bounded", noting_bounded)
+    raw = make_raw_image(tmp_path / "img.raw")
+    opts = normalise_options(image_args(raw, key=unique("deadline") + ".raw"))
+    result = importer.import_image(Context(AwsConnection(aws.connection_options()), lines.append,
+                                           sleep=lambda s: None), opts)
+    assert result["image_state"] == "available"
+    upload_done = next(i for i, line in enumerate(lines) if line.startswith("upload of s3://"))
+    deadline = lines.index("deadline of 60 s taken")
+    first_import_line = next(i for i, line in enumerate(lines) if line.startswith("import task "))
+    assert upload_done < deadline < first_import_line
