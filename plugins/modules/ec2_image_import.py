@@ -16,23 +16,41 @@ description:
   - "Idempotent: when an C(available) AMI with O(ami_name) exists, nothing is uploaded or imported and the result is
     unchanged; a C(pending) one is waited for."
   - The upload is a multipart upload with a thread pool. Every part carries an S3 C(CRC32) checksum that S3
-    verifies on receipt, and the object stores the SHA-256 of the whole image in its C(edgeforge-sha256) metadata. An identical object is not sent
-    again; a different one is replaced only with O(overwrite=true). With O(resume=true) an interrupted multipart
+    verifies on receipt, and the object records the SHA-256 of the whole image (C(edgeforge-sha256)). When the key
+    holds no object, the SHA-256 is computed while the parts are read for the upload (one read of the image) and
+    put on the object as a tag afterwards; otherwise it is computed first, to compare, and kept in the metadata.
+    An identical object is not sent again; a different one is replaced only with O(overwrite=true). With O(resume=true) an interrupted multipart
     upload of the same key is continued (its parts are verified against the local file and only missing parts are
     sent). Without it, an upload that fails is aborted.
   - Progress (parts sent with bytes and percentage, import progress, image state) is written as it happens to
     O(log_path).
+  - "One import per image and AMI: every import carries a C(ClientToken) derived from what shapes it (the image's
+    SHA-256 and format, the object, the AMI name, the region, encryption and KMS key, the role), also put on the task
+    and on the snapshot as the C(edgeforge-import-token) tag. Before C(ImportSnapshot) the module looks for that
+    token: a completed snapshot (an earlier run whose registration failed) is registered; a running import task
+    (a run that timed out or was interrupted) is waited for; a completed task's snapshot is taken. O(force=true)
+    imports anew."
+  - Image and snapshot look-ups only see the account's own (C(Owners=self)); CanvOS's look-up by name alone can reuse
+    another account's public AMI.
 author:
   - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.aws
 options:
+  state:
+    description:
+      - V(present) imports the image (or finds the AMI already imported).
+      - V(absent) deregisters the account's AMIs named O(ami_name) (O(key) by default), deletes their snapshots and,
+        with O(remove_object=true), the S3 object. Nothing is uploaded or read locally.
+    type: str
+    choices: [present, absent]
+    default: present
   image_path:
     description:
       - Path of the raw disk image on the host running the module (for example the output of
         M(edgeforge.artifacts.raw_disk_image)).
+      - Required with O(state=present).
     type: path
-    required: true
   image_sha256:
     description:
       - The SHA-256 of O(image_path) when it is already known (for example from the C(.sha256) file written with
@@ -86,6 +104,27 @@ options:
       - The VM Import/Export service role used by C(ImportSnapshot).
     type: str
     default: vmimport
+  force:
+    description:
+      - Start a new snapshot import even when an import of the same object for the same AMI is running or has
+        completed (see the re-attach note below).
+      - Has no effect when an AMI of O(ami_name) already exists.
+    type: bool
+    default: false
+  encrypted:
+    description:
+      - Import into an encrypted snapshot (and so an encrypted AMI), with O(kms_key_id) or the account's default
+        C(aws/ebs) key. CanvOS imports unencrypted.
+      - An AMI encrypted with the default C(aws/ebs) key cannot be shared, so O(launch_permissions) with it is
+        refused before any work.
+    type: bool
+    default: false
+  kms_key_id:
+    description:
+      - The KMS key (id, alias or ARN) of an encrypted import; implies O(encrypted=true).
+      - With O(create_vmimport_role=true) the service role is granted the use of the key (C(kms:CreateGrant),
+        C(Decrypt), C(DescribeKey), C(Encrypt), C(GenerateDataKey*), C(ReEncrypt*)) when no policy of it does.
+    type: str
   create_vmimport_role:
     description:
       - Create O(role_name) when it does not exist, with the trust policy AWS documents (service
@@ -149,11 +188,72 @@ options:
         added to an existing AMI and its snapshot.
     type: dict
     default: {}
+  launch_permissions:
+    description:
+      - Who may launch the AMI, besides the account. Added when missing; permissions the AMI has beyond these are
+        removed only with O(purge_launch_permissions=true).
+      - Not managed when not set.
+    type: dict
+    suboptions:
+      user_ids:
+        description: AWS account ids (12 digits).
+        type: list
+        elements: str
+      group_names:
+        description: V(all) makes the AMI public.
+        type: list
+        elements: str
+      org_arns:
+        description: ARNs of AWS Organizations.
+        type: list
+        elements: str
+      org_unit_arns:
+        description: ARNs of organizational units.
+        type: list
+        elements: str
+  purge_launch_permissions:
+    description:
+      - Remove launch permissions not listed in O(launch_permissions).
+    type: bool
+    default: false
+  deprecation_time:
+    description:
+      - When the AMI becomes deprecated (C(EnableImageDeprecation)), an ISO 8601 date and time such as
+        V(2027-06-30T00:00:00Z); without a time zone, UTC. AWS keeps the minute.
+      - Set on a new AMI and on an existing one whose deprecation time differs. Not managed when not set.
+    type: str
+  copy_to_regions:
+    description:
+      - Regions that get a copy of the AMI (C(CopyImage)), each waited for within O(wait_timeout). A region that
+        already holds an AMI of ours with the name is left as it is, so a re-run copies nothing twice.
+      - With O(state=absent), the copies in these regions are removed too.
+    type: list
+    elements: str
+  copy_kms_key_ids:
+    description:
+      - The KMS key of the copy in each region (a key is per region), for an encrypted AMI; without it the copies
+        use each region's default C(aws/ebs) key. Given, it must name a key for every region of O(copy_to_regions).
+    type: dict
+  remove_object:
+    description:
+      - With O(state=absent), delete the S3 object too.
+    type: bool
+    default: false
   wait_timeout:
     description:
-      - Overall time limit in seconds for the snapshot import and the AMI becoming C(available).
+      - Time limit in seconds for the snapshot import and the AMI becoming C(available) together.
+      - It starts once the object is in S3, so a long upload does not eat into it (the upload has O(upload_timeout)).
+      - When it passes, the module fails and names the import task or the AMI; the import goes on in AWS and the next
+        run waits for it instead of starting another one.
     type: int
     default: 3600
+  upload_timeout:
+    description:
+      - Time limit in seconds for the S3 upload (the checksum and VMDK conversion before it not included). No limit
+        when not set.
+      - Progress (parts sent, bytes and percentage) is written to O(log_path) as the upload goes. When the limit
+        passes, the upload stops; with O(resume=true) the next run sends only the missing parts.
+    type: int
   poll_interval:
     description:
       - Seconds between two status queries of the import task and the image.
@@ -171,19 +271,21 @@ options:
   log_path:
     description:
       - File receiving timestamped progress lines while the module runs (C(tail -f) it).
+      - Not written in check mode.
     type: path
 attributes:
   check_mode:
     description: Can run in check mode and return changed status prediction without modifying target.
     support: full
-    details: Reports the plan (upload, import, registration) without acting. The local image is read to compare
-      its checksum with the object; an image that does not exist yet (built by an earlier step of the same
-      check-mode run) is planned as a new upload.
+    details: Reports the plan (upload, import, registration) without acting and writes no file (no progress log).
+      The local image is read to compare its checksum with the object; an image that does not exist yet (built by
+      an earlier step of the same check-mode run) is planned as a new upload.
 notes:
   - Needs the permissions CanvOS documents (C(s3:PutObject), C(s3:GetObject), C(s3:ListBucket),
     C(ec2:ImportSnapshot), C(ec2:DescribeImportSnapshotTasks), C(ec2:DescribeSnapshots), C(ec2:RegisterImage),
     C(ec2:DescribeImages), C(ec2:CreateTags)) plus C(iam:GetRole), C(s3:ListBucketMultipartUploads),
-    C(s3:AbortMultipartUpload), and C(iam:CreateRole)/C(iam:PutRolePolicy) with O(create_vmimport_role).
+    C(s3:AbortMultipartUpload), C(s3:PutObjectTagging), C(s3:GetObjectTagging), and
+    C(iam:CreateRole)/C(iam:PutRolePolicy) with O(create_vmimport_role).
 seealso:
   - module: edgeforge.artifacts.ec2_image_import_info
 """
@@ -228,6 +330,13 @@ upload:
   returned: always
   type: str
   sample: uploaded
+snapshot_from:
+  description:
+    - Where the snapshot came from - V(imported) (a new import), V(waited) (an import an earlier run started),
+      V(completed) (an import task that had completed) or V(snapshot) (a snapshot whose registration had failed).
+  returned: when a snapshot was needed
+  type: str
+  sample: imported
 import_task_id:
   description: The ImportSnapshot task id (null when no import was needed).
   returned: always
@@ -278,6 +387,23 @@ plan:
   returned: check mode
   type: dict
   sample: {"upload": "upload", "import": "ImportSnapshot RAW from s3://b/k", "register": "RegisterImage k (x86_64, uefi)"}
+copies:
+  description: The AMI's copies, by region (null for a copy check mode would make).
+  returned: state is present and the AMI exists
+  type: dict
+  sample: {"eu-west-1": "ami-0fedcba9876543210"}
+deregistered_image_ids:
+  description: The AMIs deregistered (or, in check mode, to deregister).
+  returned: state is absent
+  type: list
+  elements: str
+  sample: [ami-0123456789abcdef0]
+deleted_snapshot_ids:
+  description: The snapshots deleted (or, in check mode, to delete).
+  returned: state is absent
+  type: list
+  elements: str
+  sample: [snap-0123456789abcdef0]
 seconds:
   description: Seconds spent in each step (lookup, preflight, checksum, convert, upload, import, register, total).
   returned: always
@@ -290,7 +416,6 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
-    import boto3  # noqa: F401  pylint: disable=unused-import
     import botocore.exceptions
 
     HAS_BOTO3 = True
@@ -300,76 +425,55 @@ except ImportError:
     BOTO3_ERROR = traceback.format_exc()
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ProgressLog
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_connection import (
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.connection import (
     AwsConnection,
     CONNECTION_OPTIONS,
     aws_connection_argument_spec,
 )
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_import import MiB, import_image
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import Context
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.importer import import_image
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options import (
+    IMPORT_OPTIONS,
+    import_argument_spec,
+    normalise_options,
+)
+
+
+def run(module):
+    params = module.params
+    opts = normalise_options({name: params[name] for name in IMPORT_OPTIONS})
+    # Check mode writes nothing, not even the progress log.
+    log = ProgressLog(None if module.check_mode else params["log_path"])
+    try:
+        connection = AwsConnection({name: params.get(name) for name in CONNECTION_OPTIONS},
+                                   max_pool_connections=opts["concurrency"])
+        return import_image(Context(connection, log, module.check_mode), opts)
+    finally:
+        log.close()
 
 
 def main():
     argument_spec = aws_connection_argument_spec()
-    argument_spec.update(
-        image_path=dict(type="path", required=True),
-        image_sha256=dict(type="str"),
-        bucket=dict(type="str", required=True),
-        key=dict(type="str", no_log=False),
-        disk_format=dict(type="str", choices=["raw", "vmdk"], default="raw"),
-        part_size_mb=dict(type="int", default=64),
-        concurrency=dict(type="int", default=4),
-        overwrite=dict(type="bool", default=False),
-        resume=dict(type="bool", default=False),
-        role_name=dict(type="str", default="vmimport"),
-        create_vmimport_role=dict(type="bool", default=False),
-        import_description=dict(type="str"),
-        ami_name=dict(type="str"),
-        ami_description=dict(type="str"),
-        arch=dict(type="str", choices=["amd64", "arm64", "x86_64", "aarch64"], default="amd64"),
-        root_device_name=dict(type="str", default="/dev/xvda"),
-        volume_size=dict(type="int"),
-        volume_type=dict(type="str", choices=["gp2", "gp3", "io1", "io2", "st1", "sc1", "standard"], default="gp3"),
-        delete_on_termination=dict(type="bool", default=True),
-        boot_mode=dict(type="str", choices=["uefi", "legacy-bios", "uefi-preferred"], default="uefi"),
-        ena_support=dict(type="bool", default=True),
-        tags=dict(type="dict", default={}),
-        wait_timeout=dict(type="int", default=3600),
-        poll_interval=dict(type="float", default=15),
-        delete_object_after=dict(type="bool", default=False),
-        work_dir=dict(type="path"),
-        log_path=dict(type="path"),
-    )
+    argument_spec.update(import_argument_spec())
+    argument_spec.update(log_path=dict(type="path"))
     module = AnsibleModule(
         argument_spec=argument_spec,
         supports_check_mode=True,
         mutually_exclusive=[["profile", "access_key"]],
         required_together=[["access_key", "secret_key"]],
+        required_if=[["state", "present", ["image_path"]]],
     )
     if not HAS_BOTO3:
         module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_ERROR)
-
-    params = module.params
-    connection_options = {name: params.get(name) for name in CONNECTION_OPTIONS}
-    import_options = {
-        name: value
-        for name, value in params.items()
-        if name not in CONNECTION_OPTIONS and name not in ("part_size_mb", "log_path")
-    }
-    import_options["part_size"] = int(params["part_size_mb"]) * MiB
-    import_options["state"] = "present"
-
-    log = ProgressLog(params["log_path"])
     try:
-        connection = AwsConnection(connection_options, max_pool_connections=params["concurrency"])
-        result = import_image(connection, import_options, log=log, check_mode=module.check_mode)
+        result = run(module)
     except EdgeforgeError as err:
         module.fail_json(msg=str(err))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
         module.fail_json(msg="AWS request failed: %s" % err)
-    finally:
-        log.close()
-    result.pop("role_plan", None)
-    if result.get("changed"):
+    if result.get("changed") and module.params["state"] == "absent":
+        result["diff"] = {"before": {"images": result["deregistered_image_ids"]}, "after": {"images": []}}
+    elif result.get("changed"):
         result["diff"] = {
             "before": {"image": None},
             "after": {"image": result.get("ami_name"), "s3_uri": result.get("s3_uri")},

@@ -103,7 +103,6 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 try:
-    import boto3  # noqa: F401  pylint: disable=unused-import
     import botocore.exceptions
 
     HAS_BOTO3 = True
@@ -113,12 +112,13 @@ except ImportError:
     BOTO3_ERROR = traceback.format_exc()
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_connection import (
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.connection import (
     AwsConnection,
     CONNECTION_OPTIONS,
     aws_connection_argument_spec,
 )
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws_import import import_image
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import Context
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.info import image_info
 
 
 def main():
@@ -139,16 +139,11 @@ def main():
     params = module.params
     try:
         connection = AwsConnection({name: params.get(name) for name in CONNECTION_OPTIONS})
-        result = import_image(
-            connection,
-            {"state": "info", "bucket": params["bucket"], "key": params["key"], "ami_name": params["ami_name"]},
-        )
+        result = image_info(Context(connection), params["bucket"], params["key"], params["ami_name"])
     except EdgeforgeError as err:
         module.fail_json(msg=str(err))
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
         module.fail_json(msg="AWS request failed: %s" % err)
-    for name in ("bytes_sent", "upload", "import_task_id", "role_created", "object_deleted", "seconds", "disk_format"):
-        result.pop(name, None)
     module.exit_json(**result)
 
 

@@ -1,4 +1,9 @@
-"""The AWS test bed: a standalone moto server (S3, EC2, IAM) with the ImportSnapshot test double loaded.
+"""The AWS test bed: a standalone moto server (S3, EC2, IAM) with the labelled test double loaded.
+
+The double (tests/testbed/moto_import_double.py) replaces EC2 ImportSnapshot, DescribeImportSnapshotTasks and
+EnableImageDeprecation (moto has none of them), RegisterImage (moto keeps only its name and description) and wraps
+CopyImage (ClientToken, encryption, timing) and DescribeImages (pending, then available); everything else is moto's
+own implementation.
 
 The server runs in its own process (tests/testbed/moto_import_double.py), so `ansible-playbook` subprocesses and the
 test process talk to it over HTTP on loopback with the real boto3 client, and big uploads do not compete with pytest
@@ -27,6 +32,15 @@ class MotoServer:
     access_key: str
     secret_key: str
     process: subprocess.Popen = dataclasses.field(repr=False, default=None)
+    calls_path: str = None
+
+    def import_calls(self, s3_uri):
+        """[(new|repeat, task id), ...]: the ImportSnapshot calls the double received for that object."""
+        if not self.calls_path or not os.path.exists(self.calls_path):
+            return []
+        with open(self.calls_path, encoding="utf-8") as handle:
+            rows = [line.rstrip("\n").split("\t") for line in handle]
+        return [(row[2], row[3]) for row in rows if len(row) == 4 and row[1] == s3_uri]
 
     def client(self, service):
         import boto3
@@ -49,10 +63,15 @@ class MotoServer:
         }
 
 
-def start_moto_server(log_path=None, timeout=60):
-    """Start the server process on a free 127.0.0.1 port; returns MotoServer (stop it with stop_moto_server)."""
+def start_moto_server(log_path=None, timeout=60, calls_path=None):
+    """Start the server process on a free 127.0.0.1 port; returns MotoServer (stop it with stop_moto_server).
+
+    ``calls_path``: the file the double appends each ImportSnapshot call to (see MotoServer.import_calls).
+    """
     log = open(log_path or os.devnull, "ab")  # pylint: disable=consider-using-with
     env = dict(os.environ)
+    if calls_path:
+        env["EDGEFORGE_DOUBLE_CALLS"] = calls_path
     env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
     env.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     proc = subprocess.Popen(  # pylint: disable=consider-using-with
@@ -82,6 +101,7 @@ def start_moto_server(log_path=None, timeout=60):
         access_key="AKIAEDGEFORGETEST0001",
         secret_key="edgeforgeSecret" + secrets.token_hex(12),
         process=proc,
+        calls_path=calls_path,
     )
     # Wait until it answers.
     import boto3  # noqa: F401
@@ -108,9 +128,9 @@ def stop_moto_server(server):
 
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory):
-    """MotoServer(endpoint_url, region, access_key, secret_key): S3, EC2, IAM + the ImportSnapshot test double."""
-    log_path = str(tmp_path_factory.mktemp("moto") / "moto.log")
-    server = start_moto_server(log_path)
+    """MotoServer(endpoint_url, region, access_key, secret_key): S3, EC2, IAM + the labelled import test double."""
+    directory = tmp_path_factory.mktemp("moto")
+    server = start_moto_server(str(directory / "moto.log"), calls_path=str(directory / "import-calls.tsv"))
     try:
         yield server
     finally:
