@@ -29,13 +29,12 @@ author:
   - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.build_config
+  - edgeforge.artifacts.attributes
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: In check mode O(dest) is not written; the result tells whether it would change.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The diff of O(dest), with proxy passwords masked.
 notes:
@@ -213,16 +212,13 @@ arg_file_written:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
+    EdgeforgeError, ValidationError, mask_secrets)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.config import schema
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.arg_options import read_arg_file
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.plan import BuildConfig
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.proxies import (
-    PROXY_NAMES,
-    mask_text,
-    url_password,
-)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.config.proxies import PROXY_NAMES, url_password
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.module_base import EdgeforgeModule
 
 
 def argument_spec():
@@ -254,55 +250,36 @@ def _options(module):
     return options
 
 
-def _read_dest(module, dest, result):
-    """(text, mode) of the existing .arg at ``dest``, or (None, None)."""
-    if not os.path.exists(dest):
-        return None, None
-    if not os.path.isfile(dest):
-        module.fail_json(msg="dest: %r is not valid; a regular file path (it is a directory or special file)"
-                         % dest, **result)
-    try:
-        with open(dest, "r", encoding="utf-8") as handle:
-            before = handle.read()
-    except (IOError, OSError, UnicodeDecodeError) as err:
-        module.fail_json(msg="dest: cannot read %s: %s" % (dest, err), **result)
-    return before, os.stat(dest).st_mode & 0o7777
-
-
-def _write_dest(module, config, dest, result):
-    """Write the .arg when its content or (credential-bearing) mode changes; check mode and diff."""
-    text = config.arg_text()
+def _arg_file_mode(config, dest):
+    """0600 for a credential-bearing file (tightened if need be); else never loosen a mode the user chose."""
     mode = config.arg_file_mode
-    before, before_mode = _read_dest(module, dest, result)
-    content_changed = before != text
-    # Tighten a credential-bearing file's mode; never loosen a mode the user chose.
-    mode_changed = before is not None and mode == 0o600 and before_mode != 0o600
-    if not (content_changed or mode_changed):
-        return
-    result["changed"] = True
-    if module._diff:
-        result["diff"] = dict(before=mask_text(before or ""), after=mask_text(text),
-                              before_header=dest, after_header=dest)
-    if module.check_mode:
-        return
-    if not content_changed:
-        os.chmod(dest, 0o600)
-        return
-    keep_mode = before_mode if before_mode is not None and mode != 0o600 else mode
-    try:
-        config.write_arg(dest, mode=keep_mode)
-    except (IOError, OSError) as err:
-        module.fail_json(msg="dest: cannot write %s: %s" % (dest, err), **result)
+    if mode != 0o600 and os.path.isfile(dest):
+        return os.stat(dest).st_mode & 0o7777
+    return mode
 
 
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    _hide_passwords(module, module.params)
+def _write_dest(module, config, dest):
+    """Write the .arg when its content or (credential-bearing) mode changes; check mode, diff with masked proxies."""
+    if os.path.exists(dest) and not os.path.isfile(dest):
+        raise ValidationError("dest", dest, "a regular file path (it is a directory or special file)")
     try:
-        config = BuildConfig.from_options(_options(module))
+        return module.write_file(dest, config.arg_text(), _arg_file_mode(config, dest), mask=mask_secrets)
     except EdgeforgeError as err:
-        module.fail_json(msg=mask_text(str(err)))
+        raise EdgeforgeError("dest: %s" % err) from err.__cause__
 
+
+def _plan(module):
+    """The build configuration; its error messages never show a proxy password."""
+    try:
+        return BuildConfig.from_options(_options(module))
+    except EdgeforgeError as err:
+        err.args = (mask_secrets(str(err)),)
+        raise err from None  # the cause may quote the password unmasked
+
+
+def run(module):
+    _hide_passwords(module, module.params)
+    config = _plan(module)
     for secret in config.secrets():
         module.no_log_values.add(secret)
     for warning in config.warnings:
@@ -316,8 +293,19 @@ def main():
     if module.params["dest"]:
         dest = os.path.abspath(module.params["dest"])
         result["arg_file_written"] = dest
-        _write_dest(module, config, dest, result)
-    module.exit_json(**result)
+        try:
+            written = _write_dest(module, config, dest)
+        except EdgeforgeError as err:
+            module.fail_from(err, **result)
+        result["changed"] = written["changed"]
+        if "diff" in written:
+            result["diff"] = written["diff"]
+    return result
+
+
+def main():
+    module = EdgeforgeModule(argument_spec=argument_spec())
+    module.run(run)
 
 
 if __name__ == "__main__":

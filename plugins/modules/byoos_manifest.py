@@ -18,6 +18,8 @@ description:
     only when the tags have one, so the template always resolves to the pushed tags.
 author:
   - edgeforge.artifacts contributors (@edgeforge)
+extends_documentation_fragment:
+  - edgeforge.artifacts.attributes
 options:
   config:
     description:
@@ -38,11 +40,11 @@ options:
     default: build/byoos-pack.yaml
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
+    details: In check mode O(dest) is not written; the result tells whether it would change.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
+    details: The diff of O(dest) when it changes.
 """
 
 EXAMPLES = r"""
@@ -91,49 +93,45 @@ uris:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, atomic_write
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.manifest import expand_uri, manifest_values, render
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.module_base import EdgeforgeModule
+
+REQUIRED_CONFIG = ("image_registry", "image_repo", "k8s_distribution", "os_distribution", "pe_version", "os_version")
+
+
+def run(module):
+    config = module.params["config"]
+    dest = os.path.abspath(module.params["dest"])
+    missing = [key for key in REQUIRED_CONFIG if not config.get(key)]
+    if missing:
+        raise EdgeforgeError("config: missing %s; pass build_config_plan.config" % ", ".join(missing))
+    values = manifest_values(config)
+    uris = {version: expand_uri(values, version) for version in config.get("k8s_versions") or []}
+    expected = set(uris.values())
+    strays = [image for image in module.params["images"] if image not in expected and uris]
+    if strays:
+        raise EdgeforgeError("images %s do not match the manifest's system.uri for any Kubernetes version of the "
+                             "configuration (%s)" % (", ".join(strays), ", ".join(sorted(expected))))
+    content = render(values, module.params["images"])
+    # Only the content counts: an existing file keeps the mode its owner gave it.
+    mode = os.stat(dest).st_mode & 0o7777 if os.path.isfile(dest) else 0o644
+    written = module.write_file(dest, content, mode)
+    result = dict(changed=written["changed"], path=dest, content=content, values=values, uris=uris)
+    if "diff" in written:
+        result["diff"] = written["diff"]
+    return result
 
 
 def main():
-    module = AnsibleModule(
+    module = EdgeforgeModule(
         argument_spec=dict(
             config=dict(type="dict", required=True),
             images=dict(type="list", elements="str", default=[]),
             dest=dict(type="path", default="build/byoos-pack.yaml"),
         ),
-        supports_check_mode=True,
     )
-    config = module.params["config"]
-    dest = os.path.abspath(module.params["dest"])
-    try:
-        missing = [key for key in ("image_registry", "image_repo", "k8s_distribution", "os_distribution",
-                                   "pe_version", "os_version") if not config.get(key)]
-        if missing:
-            raise EdgeforgeError("config: missing %s; pass build_config_plan.config" % ", ".join(missing))
-        values = manifest_values(config)
-        uris = {version: expand_uri(values, version) for version in config.get("k8s_versions") or []}
-        expected = set(uris.values())
-        strays = [image for image in module.params["images"] if image not in expected and uris]
-        if strays:
-            raise EdgeforgeError("images %s do not match the manifest's system.uri for any Kubernetes version of the "
-                                 "configuration (%s)" % (", ".join(strays), ", ".join(sorted(expected))))
-        content = render(values, module.params["images"])
-        before = None
-        if os.path.exists(dest):
-            with open(dest, "r", encoding="utf-8") as handle:
-                before = handle.read()
-        changed = before != content
-        if changed and not module.check_mode:
-            atomic_write(dest, content)
-    except (EdgeforgeError, OSError) as err:
-        module.fail_json(msg=str(err))
-    result = dict(changed=changed, path=dest, content=content, values=values, uris=uris)
-    if module._diff:  # pylint: disable=protected-access
-        result["diff"] = {"before": before or "", "after": content, "before_header": dest, "after_header": dest}
-    module.exit_json(**result)
+    module.run(run)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ author:
 extends_documentation_fragment:
   - edgeforge.artifacts.disk_image
   - edgeforge.artifacts.docker
+  - edgeforge.artifacts.attributes
 options:
   iso_name:
     description:
@@ -62,14 +63,12 @@ seealso:
   - module: edgeforge.artifacts.boot_check
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details:
       - Reports whether the ISO would be built (inputs changed) without exporting or building anything.
       - When the user data or the installer image is missing - an earlier step of the same check-mode run would
         have made them - the ISO is reported as to be built, with a warning, instead of failing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows the old and new checksum of the ISO.
 """
@@ -150,21 +149,13 @@ progress_log:
 """
 
 import os
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import docker  # noqa: F401  pylint: disable=unused-import
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.module import (
     DISK_ARGUMENT_SPEC, artifact_name, fail_or_predict, pick, request_from_params, run_disk_build)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
+    DOCKER_ARGUMENT_SPEC, DOCKER_IMPORT_ERROR, HAS_DOCKER)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.module_base import EdgeforgeModule
 
 
 def build_files(build_dir):
@@ -174,15 +165,7 @@ def build_files(build_dir):
         return []
 
 
-def main():
-    argument_spec = dict(DISK_ARGUMENT_SPEC)
-    argument_spec.update(
-        iso_name=dict(type="str"),
-        force_interactive_install=dict(type="bool"),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+def run(module):
     params = module.params
     build_dir = os.path.abspath(params["build_dir"])
     try:
@@ -194,7 +177,19 @@ def main():
         fail_or_predict(module, err, dict(iso_path=iso_path, sha256_path=iso_path + ".sha256",
                                           build_files=build_files(build_dir)))
     result["build_files"] = build_files(build_dir)
-    module.exit_json(**result)
+    return result
+
+
+def main():
+    module = EdgeforgeModule(
+        argument_spec=dict(
+            iso_name=dict(type="str"),
+            force_interactive_install=dict(type="bool"),
+        ),
+        shared_specs=[DISK_ARGUMENT_SPEC, DOCKER_ARGUMENT_SPEC],
+        required_libraries=[("docker", HAS_DOCKER, DOCKER_IMPORT_ERROR)],
+    )
+    module.run(run)
 
 
 if __name__ == "__main__":

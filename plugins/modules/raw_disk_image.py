@@ -34,6 +34,7 @@ author:
 extends_documentation_fragment:
   - edgeforge.artifacts.disk_image
   - edgeforge.artifacts.docker
+  - edgeforge.artifacts.attributes
 options:
   raw_name:
     description:
@@ -65,14 +66,12 @@ seealso:
   - module: edgeforge.artifacts.ec2_image_import
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details:
       - Reports whether the image would be built without building it.
       - When the user data or the installer image is missing - an earlier step of the same check-mode run would
         have made them - the image is reported as to be built, with a warning, instead of failing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: Shows the old and new checksum.
 """
@@ -142,21 +141,13 @@ progress_log:
 """
 
 import os
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import docker  # noqa: F401  pylint: disable=unused-import
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.module import (
     DISK_ARGUMENT_SPEC, artifact_name, fail_or_predict, request_from_params, run_disk_build)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
+    DOCKER_ARGUMENT_SPEC, DOCKER_IMPORT_ERROR, HAS_DOCKER)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.module_base import EdgeforgeModule
 
 # Role variables of earlier releases that the raw_disk_image role still reads, and what replaces them.
 DEPRECATED_ROLE_VARIABLES = {
@@ -165,22 +156,16 @@ DEPRECATED_ROLE_VARIABLES = {
 }
 
 
-def main():
-    argument_spec = dict(DISK_ARGUMENT_SPEC)
-    argument_spec.update(
-        raw_name=dict(type="str"),
-        default_entry=dict(type="str", default="recovery", choices=["recovery", "reset"]),
-        bios_boot=dict(type="bool", default=True),
-        deprecated_variables=dict(type="list", elements="str", default=[]),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    params = module.params
-    for name in params["deprecated_variables"]:
+def deprecate_role_variables(module):
+    for name in module.params["deprecated_variables"]:
         module.deprecate("The role variable %s is deprecated: %s" % (name, DEPRECATED_ROLE_VARIABLES.get(
             name, "see the edgeforge.artifacts.raw_disk_image role")), version="2.0.0",
             collection_name="edgeforge.artifacts")
+
+
+def run(module):
+    params = module.params
+    deprecate_role_variables(module)
     build_dir = os.path.abspath(params["build_dir"])
     try:
         request = request_from_params("raw", params, "raw_name", bios_boot=params["bios_boot"],
@@ -189,7 +174,21 @@ def main():
     except EdgeforgeError as err:
         raw_path = os.path.join(build_dir, artifact_name(params, "raw_name") + ".raw")
         fail_or_predict(module, err, dict(raw_path=raw_path, sha256_path=raw_path + ".sha256"))
-    module.exit_json(**result)
+    return result
+
+
+def main():
+    module = EdgeforgeModule(
+        argument_spec=dict(
+            raw_name=dict(type="str"),
+            default_entry=dict(type="str", default="recovery", choices=["recovery", "reset"]),
+            bios_boot=dict(type="bool", default=True),
+            deprecated_variables=dict(type="list", elements="str", default=[]),
+        ),
+        shared_specs=[DISK_ARGUMENT_SPEC, DOCKER_ARGUMENT_SPEC],
+        required_libraries=[("docker", HAS_DOCKER, DOCKER_IMPORT_ERROR)],
+    )
+    module.run(run)
 
 
 if __name__ == "__main__":

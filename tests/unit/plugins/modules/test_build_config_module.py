@@ -237,3 +237,10 @@ def test_generated_files_are_current():
     result = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "scripts", "gen-config-files.py"), "--check"],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_dest_that_is_a_directory_fails_with_the_plan(module, capsys, tmp_path):
+    result = run(module, capsys, {"k8s_version": "1.27.2", "dest": str(tmp_path)})
+    assert result["failed"] is True and result["param"] == "dest"
+    assert result["msg"].startswith("dest: %r is not valid; a regular file path" % str(tmp_path))
+    assert result["provider_images"]  # the plan is still returned
