@@ -123,9 +123,9 @@ def question(name, spec, value, shipped):
 
 def survey(playbook, specs, injected):
     roles = playbook_roles(playbook, specs)
-    owner = {}
+    owner = {}  # variable -> its spec, from the first role of the playbook that documents it
     for role in reversed(roles):
-        owner.update({name: spec for name, spec in specs[role].items()})
+        owner.update(specs[role])
     values = shipped_values(playbook)
     if values is None:
         names = [name for role in roles for name in specs[role]]

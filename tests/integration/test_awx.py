@@ -131,9 +131,9 @@ def test_palette_credential_reaches_the_agent_version_module(palette_api, tmp_pa
 
 def test_basic_flow_runs_with_only_the_credentials_and_the_survey(standin_images, auth_registry, tmp_path):
     namespace = unique()
-    login, _ = inject(credential_type("registry_login"), {
-        "registry": auth_registry.host, "username": auth_registry.username, "password": auth_registry.password})
-    token, _ = inject(credential_type("edge_registration_token"), {"edge_host_token": TOKEN})
+    login = inject(credential_type("registry_login"), {
+        "registry": auth_registry.host, "username": auth_registry.username, "password": auth_registry.password})[0]
+    token = inject(credential_type("edge_registration_token"), {"edge_host_token": TOKEN})[0]
     answers = dict(standin_images.config_overrides)  # the test bed's mirror of the upstream images
     answers.update(survey_answers("basic"))
     answers.update(custom_tag=unique("awx"), build_dir=str(tmp_path / "build"),
