@@ -155,7 +155,7 @@ def ee_standin(client, work):
         assert download.returncode == 0, download.stderr
         _build(client, context, base)
     context = work / "final"
-    context.mkdir()
+    context.mkdir(parents=True)
     build = subprocess.run([ansible_bin("ansible-galaxy"), "collection", "build", "--output-path", str(context)],
                            cwd=REPO_ROOT, capture_output=True, text=True, check=False, timeout=300)
     assert build.returncode == 0, build.stdout + build.stderr
