@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # THE test command (CI runs it through .ci/run): installs what is missing, then runs every test in order:
-#   README variables block check, ansible-test sanity, ansible-lint (production profile), pytest tests/unit,
+#   README variables block check, AWX survey check, ansible-test sanity, ansible-lint (production profile), pytest tests/unit,
 #   pytest tests/integration (against the real test bed), molecule test.
 # Every step runs even when an earlier one fails; the exit status is non-zero if any step failed.
 # Environment: SKIP="sanity molecule" skips steps by name; PYTEST_ARGS adds pytest options.
@@ -65,6 +65,10 @@ readme_vars() {
     "$PY" scripts/gen-vars-doc.py --check
 }
 
+awx_surveys() {
+    "$PY" scripts/gen-awx-surveys.py --check
+}
+
 sanity() {
     # ansible-test wants the collection at .../ansible_collections/<namespace>/<name>: copy the tracked (and new,
     # not ignored) files there. `collections/` is the checkout's link back to itself; leave it out.
@@ -126,6 +130,7 @@ molecule_test() {
 
 step docker start_docker
 step readme-vars readme_vars
+step awx-surveys awx_surveys
 step sanity sanity
 step ansible-lint lint
 step unit unit

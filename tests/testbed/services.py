@@ -337,3 +337,77 @@ def split_reference(reference):
     if not sep or "/" in tag:
         return reference, "latest"
     return name, tag
+
+
+# ------------------------------------------------------------------------------------- a second engine (fleets)
+class ExtraDockerEngine(DockerEngine):
+    """A second `dockerd` on this machine, standing in for the engine of another build host of a fleet.
+
+    It has its own data root, exec root (and so its own containerd), socket, pid file and bridge: started with
+    `--bridge=none` a second engine removes the first one's docker0, so it gets a bridge of its own, without
+    iptables or masquerading (builds here need no outside network). `stop()` ends it and removes its bridge and
+    its data.
+    """
+
+    def __init__(self, base_url, started_pid, workdir, exec_root, bridge, log_path):
+        super().__init__(base_url, started_pid=started_pid)
+        self.workdir = workdir
+        self.exec_root = exec_root
+        self.bridge = bridge
+        self.log_path = log_path
+
+    def stop(self):
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        stop_pid(self.started_pid, timeout=60)
+        subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True, check=False)
+        shutil.rmtree(self.exec_root, ignore_errors=True)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def _free_subnet():
+    """A 10.213.N.0/24 that no interface of this machine uses (for the extra engine's bridge)."""
+    used = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, check=True).stdout
+    for third in range(1, 255):
+        candidate = "10.213.%d." % third
+        if candidate not in used:
+            return candidate
+    raise TestbedError("no free 10.213.N.0/24 subnet for a second Docker engine's bridge")
+
+
+def start_extra_docker_engine(workdir, timeout=90):
+    """Start a second dockerd (see ExtraDockerEngine) with its state under ``workdir``; needs root."""
+    dockerd = shutil.which("dockerd") or "/usr/sbin/dockerd"
+    if os.geteuid() != 0 or not os.path.exists(dockerd):
+        raise TestbedError("a second Docker engine needs root and dockerd (scripts/install-deps.sh)")
+    name = "ef%s" % secrets.token_hex(4)  # bridge names have at most 15 characters
+    # The exec root holds containerd's sockets, whose paths must stay short (108 bytes): not under workdir.
+    exec_root = "/run/edgeforge-%s" % name
+    socket_path = os.path.join(exec_root, "docker.sock")
+    subnet = _free_subnet()
+    subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True, capture_output=True)
+    subprocess.run(["ip", "addr", "add", subnet + "1/24", "dev", name], check=True, capture_output=True)
+    subprocess.run(["ip", "link", "set", name, "up"], check=True, capture_output=True)
+    os.makedirs(workdir, exist_ok=True)
+    os.makedirs(exec_root, exist_ok=True)
+    log_path = os.path.join(workdir, "dockerd.log")
+    args = [dockerd, "--data-root", os.path.join(workdir, "data"), "--exec-root", exec_root,
+            "--host", "unix://" + socket_path, "--pidfile", os.path.join(exec_root, "dockerd.pid"),
+            "--bridge", name, "--iptables=false", "--ip-masq=false", "--cgroup-parent", "/" + name]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(  # pylint: disable=consider-using-with
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    engine = ExtraDockerEngine("unix://" + socket_path, proc.pid, workdir, exec_root, name, log_path)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            engine.stop()
+            raise TestbedError("second dockerd exited with %s; log %s:\n%s"
+                               % (proc.returncode, log_path, _log_tail(log_path)))
+        if docker_answers(engine.base_url):
+            return engine
+        time.sleep(0.5)
+    engine.stop()
+    raise TestbedError("second dockerd did not answer within %ds; log %s:\n%s"
+                       % (timeout, log_path, _log_tail(log_path)))
