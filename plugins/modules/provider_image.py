@@ -230,8 +230,10 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import BuildConfig, with_real_proxies
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
     DOCKER_ARGUMENT_SPEC, engine_factory)
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider_build import (
-    ProviderImageBuilder, builds_of_share, user_dockerfile_text)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.builder import ProviderImageBuilder
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.context import (
+    builds_of_share, user_dockerfile_text)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.steps import refuse_unsupported
 
 
 def main():
@@ -260,6 +262,7 @@ def main():
     progress_path = os.path.join(build_dir, "logs", "provider_images.progress.log")
     try:
         plan = BuildConfig.from_options(with_real_proxies(params["config"], params)).plan()
+        refuse_unsupported(plan["config"])
         if params["k8s_versions"] is not None:
             plan["builds"] = builds_of_share(plan["builds"], params["k8s_versions"])
         user_dockerfile = user_dockerfile_text(params["dockerfile"], params["dockerfile_content"])
