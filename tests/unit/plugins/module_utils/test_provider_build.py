@@ -272,7 +272,8 @@ def test_package_steps_follow_the_distribution():
     suse = steps.base_stage_script(_plan(os_distribution="opensuse-leap")["config"])
     assert "zypper --non-interactive addlock 'kernel-de*'" in suse and "apt-get" not in suse
     assert "apparmor-parser apparmor-profiles rsyslog logrotate" in suse
-    rhel = steps.base_stage_script(_plan(os_distribution="rhel", os_version="9.4", base_image="r.example/rhel:9")["config"])
+    rhel_plan = _plan(os_distribution="rhel", os_version="9.4", base_image="r.example/rhel:9")
+    rhel = steps.base_stage_script(rhel_plan["config"])
     assert "yum install -y openssl rsyslog logrotate" in rhel
     arm = steps.base_stage_script(_plan(arch="arm64")["config"])
     assert "apt-get" not in arm  # CanvOS runs no package step on Ubuntu arm64 (3.3)
@@ -307,7 +308,17 @@ def test_merged_usr_steps_move_lib_into_usr(tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     (root / "lib").symlink_to("usr/lib")
-    script = "\n".join(steps.HEADER + steps.merged_usr_steps(str(out))).replace('"/$d"', '"%s/$d"' % root)
+    script = "\n".join(steps.HEADER + steps.merged_usr_steps(str(out)))
+    script = script.replace('"/$d"', '"%s/$d"' % root)
     subprocess.run(["sh", "-c", script], check=True)
     assert not (out / "lib").exists()
     assert (out / "usr" / "lib" / "systemd" / "system" / "k3s.service").read_text() == "x"
+
+
+def test_third_party_image_stays_on_palette_images_and_fips_takes_vertex_binaries():
+    fips = _plan(fips_enabled=True, base_image="r.example/fips:1")["config"]
+    assert images.third_party_image(fips) == "us-docker.pkg.dev/palette-images/third-party/spectro-third-party:4.8"
+    assert images.etcdctl_path(fips) == "/binaries/etcdctl/latest/vertex/amd64/etcdctl"
+    mirror = _plan(spectro_pub_repo="mirror.example:5000/pi")["config"]
+    assert images.third_party_image(mirror) == "mirror.example:5000/pi/third-party/spectro-third-party:4.8"
+    assert images.etcdctl_path(mirror) == "/binaries/etcdctl/latest/palette/amd64/etcdctl"
