@@ -77,7 +77,8 @@ def padded_base(client, standins, registry, gib):
     for line in client.images.push(reference, stream=True, decode=True):
         if "error" in line:
             raise SystemExit("push of %s failed: %s" % (reference, line["error"]))
-    print("%-45s %7.1f s   (setup, not measured)" % ("padded base image built and published", time.monotonic() - started))
+    seconds = time.monotonic() - started
+    print("%-45s %7.1f s   (setup, not measured)" % ("padded base image built and published", seconds))
     return reference
 
 

@@ -328,7 +328,7 @@ class StandIns:
     - ``base_image_tag``: the local engine tag of the base stand-in; ``minbase_tag`` the debootstrap rootfs.
     - ``base_images``: {(os_distribution, os_version): reference in the registry}; ``base_image``: ubuntu 22.04.
     - ``provider_sources``: {dist: reference}; ``stylus_frameworks``: {pe_version: reference};
-      ``payloads``: {(dist, k8s_version): reference}.
+      ``payloads``: {(dist, k8s_version): reference}; ``third_party``: the etcdctl image's reference.
     - ``ensure_payload(dist, version)``, ``ensure_stylus(pe_version)``, ``ensure_provider(dist, version)``: build
       and publish one more image on demand (a second or so) and return its reference.
     """
@@ -437,4 +437,5 @@ class StandIns:
             "provider_sources": dict(self.provider_sources),
             "stylus_frameworks": dict(self.stylus_frameworks),
             "payloads": {"%s-%s" % key: ref for key, ref in self.payloads.items()},
+            "third_party": self.third_party,
         }

@@ -97,8 +97,8 @@ def payload(dist, version, package_version):
         "/usr/bin/kubelet": script('echo "Kubernetes v%s"\n' % version),
         "/usr/bin/kubectl": script('echo "Client Version: v%s"\n' % version),
         "/lib/systemd/system/%s.service" % service: data(
-            "[Unit]\nDescription=%s %s (%s)\n[Service]\nExecStart=/usr/bin/kubelet\n" % (dist, version,
-                                                                                           STANDIN_NOTE)),
+            "[Unit]\nDescription=%s %s (%s)\n[Service]\nExecStart=/usr/bin/kubelet\n"
+            % (dist, version, STANDIN_NOTE)),
         "/lib/modules-load.d/k8s.conf": data("overlay\nbr_netfilter\n"),
         "/etc/sysctl.d/99-k8s.conf": data("net.ipv4.ip_forward = 1\n"),
         "/opt/spectrocloud/k8s-version": data("%s %s\n" % (dist, package_version)),
@@ -120,12 +120,12 @@ def nodeadm_util(version):
     return {
         "/opt/nodeadmutil/bin/nodeadm": script(
             'echo "nodeadm $*" >> %s\n'
-            'case "$2" in\n'
+            'case "$3" in\n'
             '  iam-ra) mkdir -p /usr/local/bin && cp /opt/nodeadmutil/share/aws_signing_helper /usr/local/bin/ ;;\n'
             '  ssm) mkdir -p /opt/ssm/%s /usr/local/bin\n'
             '       cp /opt/nodeadmutil/share/amazon-ssm-agent.deb /opt/ssm/%s/\n'
             '       cp /opt/nodeadmutil/share/aws-iam-authenticator /usr/local/bin/ ;;\n'
-            '  *) echo "nodeadm stand-in: unknown package $2" >&2; exit 2 ;;\n'
+            '  *) echo "nodeadm stand-in: unknown package $3" >&2; exit 2 ;;\n'
             'esac\n' % (log, version, version)),
         "/opt/nodeadmutil/share/aws_signing_helper": script('echo "aws_signing_helper"\n'),
         "/opt/nodeadmutil/share/aws-iam-authenticator": script('echo "aws-iam-authenticator"\n'),

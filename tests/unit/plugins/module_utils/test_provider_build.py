@@ -25,6 +25,7 @@ class pb:  # pylint: disable=invalid-name,too-few-public-methods
     base_stage_script = staticmethod(steps.base_stage_script)
     LABEL_DIGEST = context.LABEL_DIGEST
 
+
 PEM = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
