@@ -12,13 +12,21 @@ short_description: Build Palette Edge provider images (and the installer image) 
 version_added: 0.1.0
 description:
   - Builds what CanvOS's C(+build-provider-images) builds, without Earthly, by driving the Docker engine directly.
-  - A base stage (the base image + extra CA certificates + your Dockerfile customisations + C(/etc/kairos-release)
-    and boot-argument adjustments) is built once per configuration and shared by every Kubernetes version.
+  - A base stage (the base image + extra CA certificates + your Dockerfile customisations + CanvOS's C(+base-image)
+    steps for the distribution - tools, kernel metapackages held, other kernels removed, initrd regenerated with
+    dracut, C(/etc/kairos-release), cleanup, cgroup v2 and SELinux boot arguments) is built once per configuration
+    and shared by every Kubernetes version.
   - Then one provider image per Kubernetes version of the matrix, tagged
-    C(IMAGE_REGISTRY/IMAGE_REPO:K8S_DISTRIBUTION-K8S_VERSION-PE_VERSION[-CUSTOM_TAG]), holding the agent-provider
-    files, the Kubernetes payload, the stylus configuration and branding and the optional edge custom config.
+    C(IMAGE_REGISTRY/IMAGE_REPO:K8S_DISTRIBUTION-K8S_VERSION-PE_VERSION[-CUSTOM_TAG]), holding, in CanvOS's order,
+    the stock and user overlay C(etc/), the whole Kairos provider image, the stylus branding and configuration, the
+    optional edge custom config, the Kubernetes payload and C(/usr/bin/etcdctl) (from
+    C(SPECTRO_PUB_REPO/third-party/spectro-third-party:4.8)); kernel headers for kubeadm on Ubuntu amd64 and
+    nodeadm's IAM Roles Anywhere and SSM parts; no SSH host keys and an empty machine-id.
+  - Files copied onto a merged-/usr base (where C(/lib) is a link to C(usr/lib)) are merged into C(/usr), so a
+    payload holding C(lib/) cannot break the image.
   - With O(installer=true), also the installer image C(palette-installer-image:PE_VERSION[-CUSTOM_TAG]) (base stage
-    + the whole stylus framework + overlay files), the input of the ISO build.
+    + the whole stylus framework + the stock and user overlay), the input of the ISO build.
+  - C(update_kernel=true) and C(cis_hardening=true) in O(config) are refused before any build.
   - Every image carries the label C(io.edgeforge.inputs-digest), a digest of everything that went into it
     (configuration, Dockerfile text, files copied in, ids of the images it reads from). An existing image with the
     same tag and digest is not rebuilt. Images are built under a temporary tag and tagged with their final name only
@@ -62,7 +70,8 @@ options:
   overlay_dir:
     description:
       - CanvOS-style overlay directory (C(overlay/files)). Its C(etc/) goes into every provider image's C(/etc); the
-        whole tree goes into the installer image's C(/).
+        whole tree goes into the installer image's C(/). Copied after the stock overlay (C(/etc/kairos/.nousers),
+        rsyslog and logrotate files, installer title, hardware list, C(check-disk-size.sh)), so its files win.
     type: path
   parallel:
     description:
@@ -230,8 +239,10 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import BuildConfig, with_real_proxies
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
     DOCKER_ARGUMENT_SPEC, engine_factory)
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider_build import (
-    ProviderImageBuilder, builds_of_share, user_dockerfile_text)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.builder import ProviderImageBuilder
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.context import (
+    builds_of_share, user_dockerfile_text)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.steps import refuse_unsupported
 
 
 def main():
@@ -260,6 +271,7 @@ def main():
     progress_path = os.path.join(build_dir, "logs", "provider_images.progress.log")
     try:
         plan = BuildConfig.from_options(with_real_proxies(params["config"], params)).plan()
+        refuse_unsupported(plan["config"])
         if params["k8s_versions"] is not None:
             plan["builds"] = builds_of_share(plan["builds"], params["k8s_versions"])
         user_dockerfile = user_dockerfile_text(params["dockerfile"], params["dockerfile_content"])

@@ -5,13 +5,13 @@ An air-gapped user mirrors upstream images into a local registry under the same 
 
 - base images (kairos-ubuntu 20.04/22.04/24.04, kairos-opensuse leap-15.6): one Debian bookworm rootfs from
   `debootstrap --variant=minbase` (imported with `docker import`) + kernel + systemd + a dracut live initrd
-  (recipe: base/Dockerfile). Same rootfs under every tag: they are stand-ins, not the real distributions.
-- provider sources (`edge/kairos-io/provider-<dist>:<version>`): scratch images holding
-  /usr/local/system/providers/agent-provider-<dist>.
-- stylus framework (`edge/stylus-framework-linux-amd64:<pe_version>`): scratch image with the Kairos branding,
-  stylus configuration and /opt/spectrocloud/bin/palette-agent.
-- Kubernetes payloads (`edge/luet-repo-amd:<dist>-k8s-<package_version>`): scratch images with /usr/bin/kubelet
-  and /var/cache/luet, one per version; `StandIns.ensure_payload()` makes any version on demand.
+  (recipe: base/Dockerfile), merged-/usr like a Kairos Ubuntu core image. Same rootfs under every Ubuntu tag: they
+  are stand-ins, not the real distributions. The openSUSE tag adds a `zypper` that records its calls (3.4, 3.5).
+- the small images (recipes.py, each recipe citing the CONFORMANCE items it mirrors): Kairos provider images
+  (`edge/kairos-io/provider-<name>:<version>`), the stylus framework (`edge/stylus-framework-linux-amd64:<pe>`),
+  the third-party image with etcdctl (`third-party/spectro-third-party:4.8`) and the Kubernetes payloads under
+  luet's real tags (`edge/luet-repo-amd:<dist>-k8s-<package_version>`, with lib/ and usr/ parts), one per version;
+  `StandIns.ensure_payload()` makes any version on demand.
 
 Slow images (minbase ~30 s, base ~2 min) stay in the local engine under a content-versioned tag
 (`edgeforge-testbed/<name>:<hash of the recipe>`), so later runs only tag and push.
@@ -30,6 +30,7 @@ import tempfile
 import time
 
 from tests.testbed.services import STATE_DIR, TestbedError, push_image
+from tests.testbed.standins import recipes
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECIPE_VERSION = "1"  # bump to rebuild every cached stand-in
@@ -142,10 +143,10 @@ def _build(client, tag, *, path=None, fileobj=None, buildargs=None, progress=Non
         raise TestbedError("build of %s finished without an image:\n%s" % (tag, "".join(last[-30:])))
 
 
-def _scratch_context(files, labels_comment):
-    """An in-memory build context: `FROM scratch` + the given files ({path: (bytes, mode)}) copied to /."""
+def _scratch_context(files, labels_comment, base="scratch"):
+    """An in-memory build context: `FROM <base>` + the given files ({path: (bytes, mode)}) copied to /."""
     buf = io.BytesIO()
-    dockerfile = "# %s\nFROM scratch\nCOPY rootfs/ /\n" % labels_comment
+    dockerfile = "# %s\nFROM %s\nCOPY rootfs/ /\n" % (labels_comment, base)
     with tarfile.open(fileobj=buf, mode="w") as tar:
         entries = {"Dockerfile": (dockerfile.encode("utf-8"), 0o644)}
         entries.update({"rootfs/" + path.lstrip("/"): value for path, value in files.items()})
@@ -157,10 +158,6 @@ def _scratch_context(files, labels_comment):
             tar.addfile(info, io.BytesIO(data))
     buf.seek(0)
     return buf
-
-
-def _script(text):
-    return ("#!/bin/sh\n" + text).encode("utf-8"), 0o755
 
 
 class Builder:
@@ -241,44 +238,31 @@ class Builder:
         return tag
 
     # -- scratch images ----------------------------------------------------------------------------------------
-    def _scratch(self, name, files, comment):
-        version = _digest(RECIPE_VERSION, comment, *[p + repr(v) for p, v in sorted(files.items())])
+    def _scratch(self, name, files, comment, base="scratch"):
+        version = _digest(RECIPE_VERSION, comment, base, *[p + repr(v) for p, v in sorted(files.items())])
         tag = "%s/%s:%s" % (LOCAL_PREFIX, name, version)
         if not _image_exists(self.client, tag):
-            _build(self.client, tag, fileobj=_scratch_context(files, comment), labels={LABEL: version})
+            _build(self.client, tag, fileobj=_scratch_context(files, comment, base), labels={LABEL: version})
         return tag
 
+    def opensuse(self, base_tag):
+        """The base stand-in with a recording zypper: where the openSUSE steps can run (labelled stand-in)."""
+        return self._scratch("base-opensuse", recipes.zypper_recorder(), "base + recording zypper", base=base_tag)
+
     def provider_source(self, dist, version):
-        files = {
-            "/usr/local/system/providers/agent-provider-%s" % dist: _script(
-                'echo "agent-provider-%s %s (edgeforge test-bed stand-in)"\n' % (dist, version)),
-        }
-        return self._scratch("provider-%s" % dist, files, "provider-%s %s" % (dist, version))
+        return self._scratch("provider-%s" % dist, recipes.provider(dist, version), "provider-%s %s" % (dist, version))
+
+    def third_party(self):
+        return self._scratch("third-party", recipes.third_party(), "spectro-third-party 4.8")
 
     def stylus_framework(self, pe_version):
-        branding = "Palette Edge %s (edgeforge test-bed stand-in)\n" % pe_version
-        files = {
-            "/etc/kairos/branding/interactive_install_text": (branding.encode(), 0o644),
-            "/etc/kairos/branding/install_text": (branding.encode(), 0o644),
-            "/etc/kairos/branding/recovery_text": (branding.encode(), 0o644),
-            "/etc/kairos/branding/reset_text": (branding.encode(), 0o644),
-            "/etc/kairos/80_stylus.yaml": (
-                ("name: stylus\nstages:\n  boot:\n    - name: stylus stand-in %s\n      commands:\n"
-                 "        - /opt/spectrocloud/bin/palette-agent version\n" % pe_version).encode(), 0o644),
-            "/oem/stylus_config.yaml": (("stylus:\n  version: %s\n" % pe_version).encode(), 0o644),
-            "/etc/elemental/config.yaml": (b"install:\n  firmware: efi\n  part-table: gpt\n", 0o644),
-            "/opt/spectrocloud/bin/palette-agent": _script('echo "palette-agent %s"\n' % pe_version),
-        }
-        return self._scratch("stylus-framework", files, "stylus-framework %s" % pe_version)
+        return self._scratch("stylus-framework", recipes.stylus_framework(pe_version),
+                             "stylus-framework %s" % pe_version)
 
     def payload(self, dist, version):
         pkg = package_version(dist, version)
-        files = {
-            "/usr/bin/kubelet": _script('echo "Kubernetes v%s"\n' % version.lstrip("v")),
-            "/var/cache/luet/packages/k8s-%s-%s.package.yaml" % (dist, pkg): (
-                ("name: %s\ncategory: k8s\nversion: %s\n" % (dist, pkg)).encode(), 0o644),
-        }
-        return self._scratch("payload-%s" % dist, files, "k8s payload %s %s" % (dist, pkg))
+        return self._scratch("payload-%s" % dist, recipes.payload(dist, version, pkg),
+                             "k8s payload %s %s" % (dist, pkg))
 
     # -- publishing ----------------------------------------------------------------------------------------------
     def publish(self, local_tag, reference, auth_config=None):
@@ -353,7 +337,7 @@ class StandIns:
     - ``base_image_tag``: the local engine tag of the base stand-in; ``minbase_tag`` the debootstrap rootfs.
     - ``base_images``: {(os_distribution, os_version): reference in the registry}; ``base_image``: ubuntu 22.04.
     - ``provider_sources``: {dist: reference}; ``stylus_frameworks``: {pe_version: reference};
-      ``payloads``: {(dist, k8s_version): reference}.
+      ``payloads``: {(dist, k8s_version): reference}; ``third_party``: the etcdctl image's reference.
     - ``ensure_payload(dist, version)``, ``ensure_stylus(pe_version)``, ``ensure_provider(dist, version)``: build
       and publish one more image on demand (a second or so) and return its reference.
     """
@@ -373,6 +357,7 @@ class StandIns:
         self.provider_sources = {}
         self.stylus_frameworks = {}
         self.payloads = {}
+        self.third_party = None
         self.digests = {}
         self.config_overrides = {
             "spectro_pub_repo": self.pub_repo,
@@ -395,8 +380,9 @@ class StandIns:
         seeded = seed.restore()
         for repo, tag in BASE_TAGS:
             ref = "%s/edge/%s:%s" % (self.pub_repo, repo, tag.format(arch=ARCH, kairos=KAIROS_VERSION))
-            self._publish(self.base_image_tag, ref)
             os_dist = "ubuntu" if repo == "kairos-ubuntu" else "opensuse-leap"
+            self._publish(self.base_image_tag if os_dist == "ubuntu" else self.builder.opensuse(self.base_image_tag),
+                          ref)
             os_version = tag.split("-core-", maxsplit=1)[0].replace("leap-", "")
             self.base_images[(os_dist, os_version)] = ref
         if not seeded:
@@ -408,6 +394,7 @@ class StandIns:
             self.ensure_stylus(pe_version)
         for dist, version in DEFAULT_PAYLOADS:
             self.ensure_payload(dist, version)
+        self.third_party = self._publish(self.builder.third_party(), self.third_party_ref())
         self.builder.progress("stand-ins published to %s in %.0f s" % (self.pub_repo, time.monotonic() - started))
         return self
 
@@ -423,6 +410,10 @@ class StandIns:
             self._publish(self.builder.provider_source(provider, version), ref)
         self.provider_sources.setdefault(provider, ref)
         return ref
+
+    def third_party_ref(self):
+        """Where the build looks for the third-party image on this mirror (CanvOS: palette-images, 4.9)."""
+        return "%s/third-party/spectro-third-party:4.8" % self.pub_repo
 
     def stylus_ref(self, pe_version):
         return "%s/edge/stylus-framework-linux-%s:%s" % (self.pub_repo, ARCH, pe_version)
@@ -455,4 +446,5 @@ class StandIns:
             "provider_sources": dict(self.provider_sources),
             "stylus_frameworks": dict(self.stylus_frameworks),
             "payloads": {"%s-%s" % key: ref for key, ref in self.payloads.items()},
+            "third_party": self.third_party,
         }
