@@ -12,13 +12,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import json
 import os
 import re
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError, atomic_write
-
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
+    ValidationError, atomic_write, inputs_digest, sha256_hex)
 
 LABEL_DIGEST = "io.edgeforge.inputs-digest"
 LABEL_KIND = "io.edgeforge.kind"
@@ -27,18 +26,6 @@ FORMAT_VERSION = "2"  # bump when the generated Dockerfiles change meaning, to r
 
 _FROM_RE = re.compile(r"^\s*FROM\s", re.IGNORECASE | re.MULTILINE)
 _CERT_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def sha256_text(data):
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    return hashlib.sha256(data).hexdigest()
-
-
-def inputs_digest(parts):
-    """``sha256:<hex>`` of a canonical JSON rendering of ``parts`` (dicts/lists/strings only)."""
-    return "sha256:" + sha256_text(json.dumps(parts, sort_keys=True, separators=(",", ":")))
-
 
 class BuildContext:
     """A generated Docker build context held in memory until written: Dockerfile text + files + digest parts.
@@ -63,7 +50,7 @@ class BuildContext:
             "format": FORMAT_VERSION,
             "kind": kind,
             "dockerfile": self.dockerfile,
-            "files": {path: sha256_text(data) for path, data in sorted(self.files.items())},
+            "files": {path: sha256_hex(data) for path, data in sorted(self.files.items())},
             "modes": {path: "%o" % mode for path, mode in sorted(self.modes.items())},
             "sources": self.sources,
             "config": self.config,
@@ -95,16 +82,13 @@ class BuildContext:
             atomic_write(path, data, mode=self.modes.get(rel, 0o644))
         return directory
 
-
 def context_dir_name(context):
     """A file-system friendly directory name for a context."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", context.name.split("/")[-1])
     return "%s-%s" % (context.kind, name)
 
-
 def subset(config, keys):
     return {key: config.get(key) for key in keys}
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # What users put into the builds, checked before any build starts
@@ -120,7 +104,6 @@ def builds_of_share(builds, share):
         raise ValidationError("k8s_versions", unknown, "versions of the configuration's matrix (%s)"
                               % ", ".join(matrix))
     return [build for build in builds if build["k8s_version"] in share]
-
 
 def user_dockerfile_text(dockerfile=None, dockerfile_content=None):
     """The user's Dockerfile customisations (instructions run on top of the base image), validated."""
@@ -138,7 +121,6 @@ def user_dockerfile_text(dockerfile=None, dockerfile_content=None):
                               "(RUN, ENV, COPY --from=<image> ...); the base image is set by base_image")
     return text.strip("\n")
 
-
 def read_cert_files(paths):
     """{context-relative name: bytes} for the extra CA certificates (names end in .crt, kept unique)."""
     files = {}
@@ -152,7 +134,6 @@ def read_cert_files(paths):
         stem = _CERT_NAME_RE.sub("-", os.path.splitext(os.path.basename(path))[0]).strip("-") or "cert"
         files["certs/%02d-%s.crt" % (index, stem)] = data
     return files
-
 
 def read_tree(directory, prefix):
     """({prefix/relative path: bytes}, {path: mode}) of every regular file under ``directory``."""
@@ -171,7 +152,6 @@ def read_tree(directory, prefix):
                 if os.stat(path).st_mode & 0o111:
                     modes[rel] = 0o755
     return files, modes
-
 
 def proxy_build_args(config):
     """The engine's predefined proxy build args (never persisted in the image), upper and lower case."""
