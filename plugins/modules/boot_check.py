@@ -151,7 +151,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.boot_check import boot_check
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.boot_check import boot_check
 
 
 def main():

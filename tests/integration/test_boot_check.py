@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.boot_check import clean_console
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.boot_check import clean_console
 from tests.integration.disk_artifacts import built_iso, built_raw, run_module
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils import boot_check as bc
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import boot_check as bc
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
 
 
