@@ -19,6 +19,8 @@ PACKAGES=(
     shellcheck
     # Boot checks of the built ISO and disk images
     qemu-system-x86 qemu-utils ovmf
+    # Secure Boot tests: sbverify lists the signatures of the EFI binaries on the EFI partition
+    sbsigntool
     # molecule test of build_host: SSH into the test container
     openssh-client
 )
@@ -27,6 +29,14 @@ if [ "$(id -u)" -eq 0 ]; then
     SUDO=()
 else
     SUDO=(sudo)
+fi
+
+# The arm64 boot chain test fetches Debian's arm64 shim-signed and grub-efi-arm64-signed (apt-get download, then
+# dpkg-deb -x; nothing is executed): apt needs the arm64 package lists for that.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    echo "install-deps: adding the arm64 architecture to apt (package lists only)"
+    "${SUDO[@]}" dpkg --add-architecture arm64
+    "${SUDO[@]}" apt-get update -q
 fi
 
 missing=()

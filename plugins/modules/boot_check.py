@@ -14,6 +14,9 @@ description:
   - Proves an image boots before anyone flashes it - starts QEMU with BIOS (SeaBIOS) or UEFI (OVMF) firmware, the ISO
     as a CD-ROM or the raw image as a disk (in snapshot mode, so the file and its checksum are never changed), sends
     the serial console to a log file and waits a bounded time for O(marker).
+  - With O(secure_boot=true) the firmware is OVMF's Secure Boot build with Microsoft's keys enrolled, so the check
+    shows whether a machine with Secure Boot enabled starts the image (the signed shim and GRUB of the image's own
+    distribution) or refuses it.
   - Fails with the last console lines when the marker does not appear in time or QEMU stops early. QEMU is always
     stopped when the module returns.
   - Changes nothing (changed is always false); runs in check mode too.
@@ -28,15 +31,17 @@ options:
   firmware:
     description:
       - V(bios) (SeaBIOS) or V(uefi) (OVMF).
+      - Default - V(uefi) when O(secure_boot=true), else V(bios).
     type: str
     choices: [bios, uefi]
-    default: bios
   marker:
     description:
-      - Text to wait for on the serial console (ttyS0). The test images print V(EDGEFORGE-BOOT-OK); for a real Kairos
-        installer use for example V(login:) or a line your user data prints.
+      - Text to wait for on the serial console (ttyS0).
+      - The default is the getty login prompt, which a Kairos system (installer or installed) prints on the serial
+        console once it has booted, as its kernel command line has C(console=ttyS0). Use a line your user data prints
+        to wait for a later point.
     type: str
-    default: EDGEFORGE-BOOT-OK
+    default: "login:"
   timeout:
     description:
       - Seconds to wait for the marker. Software emulation (TCG) needs about 45 seconds for a small image on an idle
@@ -68,15 +73,31 @@ options:
     default: 2
   log_path:
     description:
-      - Where to write the serial console log. Default - beside the image, C(<image>.<firmware>-boot.log).
+      - Where to write the serial console log. Default - beside the image, C(<image>.<firmware>-boot.log)
+        (C(<image>.uefi-secureboot-boot.log) with O(secure_boot=true)).
     type: path
+  secure_boot:
+    description:
+      - Boot with UEFI Secure Boot enforced - OVMF's Secure Boot build (O(ovmf_code)) with Microsoft's keys enrolled in
+        its variables (O(ovmf_vars)), on a QEMU q35 machine with SMM and secure flash
+        (C(-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on)).
+      - The firmware then starts only loaders signed by a key it trusts (a distribution's shim signed by Microsoft's
+        UEFI CA); an unsigned loader fails with C(Access Denied) on the console and the marker never appears.
+      - Implies O(firmware=uefi); O(firmware=bios) is refused.
+    type: bool
+    default: false
   ovmf_code:
     description:
-      - OVMF firmware code file; default - the first installed of C(/usr/share/OVMF/OVMF_CODE.fd) and its variants.
+      - OVMF firmware code file.
+      - Default without O(secure_boot) - the first installed of C(/usr/share/OVMF/OVMF_CODE.fd) and its variants.
+      - Default with O(secure_boot=true) - C(/usr/share/OVMF/OVMF_CODE_4M.secboot.fd) (Debian package ovmf).
     type: path
   ovmf_vars:
     description:
-      - OVMF variables template (copied for each boot, never written). Default - the one matching O(ovmf_code).
+      - OVMF variables template (copied for each boot, never written).
+      - Default without O(secure_boot) - the one matching O(ovmf_code).
+      - Default with O(secure_boot=true) - C(/usr/share/OVMF/OVMF_VARS_4M.ms.fd) (Secure Boot on, Microsoft's KEK and
+        db keys enrolled; Debian package ovmf).
     type: path
 requirements:
   - qemu-system-x86_64 (Debian package qemu-system-x86)
@@ -101,10 +122,16 @@ EXAMPLES = r"""
     firmware: uefi
     timeout: 240
 
-- name: Boot a real Kairos installer and wait for its login prompt
+- name: Check that a machine with Secure Boot enabled starts the raw disk image
+  edgeforge.artifacts.boot_check:
+    path: build/kairos.raw
+    secure_boot: true
+    timeout: 600
+
+- name: Wait for a line the user data prints instead of the login prompt
   edgeforge.artifacts.boot_check:
     path: build/palette-edge-installer.iso
-    marker: "login:"
+    marker: "edge host ready"
 """
 
 RETURN = r"""
@@ -117,7 +144,7 @@ marker_line:
   description: The console line holding the marker.
   returned: success
   type: str
-  sample: EDGEFORGE-BOOT-OK
+  sample: "edge-host login:"
 log_path:
   description: The serial console log.
   returned: always
@@ -133,6 +160,11 @@ firmware:
   returned: success
   type: str
   sample: uefi
+secure_boot:
+  description: Whether the firmware enforced Secure Boot.
+  returned: success
+  type: bool
+  sample: true
 media:
   description: How the image was attached.
   returned: success
@@ -151,15 +183,15 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.boot_check import boot_check
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.boot_check import boot_check
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            firmware=dict(type="str", default="bios", choices=["bios", "uefi"]),
-            marker=dict(type="str", default="EDGEFORGE-BOOT-OK"),
+            firmware=dict(type="str", choices=["bios", "uefi"]),
+            marker=dict(type="str", default="login:"),
             timeout=dict(type="int", default=180),
             accel=dict(type="str", default="tcg", choices=["tcg", "kvm", "auto"]),
             media=dict(type="str", default="auto", choices=["auto", "cdrom", "disk"]),
@@ -168,16 +200,20 @@ def main():
             log_path=dict(type="path"),
             ovmf_code=dict(type="path"),
             ovmf_vars=dict(type="path"),
+            secure_boot=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
     params = module.params
-    log_path = params["log_path"] or "%s.%s-boot.log" % (os.path.abspath(params["path"]), params["firmware"])
+    firmware = params["firmware"] or ("uefi" if params["secure_boot"] else "bios")
+    kind = firmware + ("-secureboot" if params["secure_boot"] else "")
+    log_path = params["log_path"] or "%s.%s-boot.log" % (os.path.abspath(params["path"]), kind)
     try:
-        result = boot_check(params["path"], firmware=params["firmware"], marker=params["marker"],
+        result = boot_check(params["path"], firmware=firmware, marker=params["marker"],
                             timeout=params["timeout"], accel=params["accel"], media=params["media"],
                             memory_mb=params["memory_mb"], cpus=params["cpus"], log_path=log_path,
-                            ovmf_code=params["ovmf_code"], ovmf_vars=params["ovmf_vars"], progress=module.log)
+                            ovmf_code=params["ovmf_code"], ovmf_vars=params["ovmf_vars"],
+                            secure_boot=params["secure_boot"], progress=module.log)
     except EdgeforgeError as err:
         module.fail_json(msg=str(err), log_path=log_path)
     module.exit_json(changed=False, **result)

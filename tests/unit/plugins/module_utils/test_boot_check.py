@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils import boot_check as bc
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import boot_check as bc
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
 
 
@@ -34,6 +34,51 @@ def test_uefi_disk_command_uses_snapshot_and_a_vars_copy():
     assert "if=pflash,format=raw,unit=1,file=/tmp/V.fd" in cmd
     assert "file=/d.raw,format=raw,if=virtio,snapshot=on" in cmd
     assert "-cpu max" not in cmd
+
+
+def test_secure_boot_command_uses_q35_with_smm_and_secure_flash():
+    cmd = bc.qemu_command("/d.raw", "uefi", "disk", "tcg", "/log", ovmf_code="/SB.fd", ovmf_vars_copy="/tmp/V.fd",
+                          secure_boot=True)
+    assert cmd[cmd.index("-machine") + 1] == "q35,smm=on"
+    assert cmd[cmd.index("-global") + 1] == "driver=cfi.pflash01,property=secure,value=on"
+    assert "if=pflash,format=raw,unit=0,readonly=on,file=/SB.fd" in cmd
+    assert "if=pflash,format=raw,unit=1,file=/tmp/V.fd" in cmd
+    plain = bc.qemu_command("/d.raw", "uefi", "disk", "tcg", "/log", ovmf_code="/C.fd")
+    assert plain[plain.index("-machine") + 1] == "pc" and "-global" not in plain
+
+
+def test_firmware_files(tmp_path):
+    assert bc.firmware_files("bios") == (None, None)
+    with pytest.raises(ValidationError, match="uefi when secure_boot is true"):
+        bc.firmware_files("bios", secure_boot=True)
+    code, variables = tmp_path / "SB.fd", tmp_path / "VARS.ms.fd"
+    code.write_bytes(b"c")
+    variables.write_bytes(b"v")
+    assert bc.firmware_files("uefi", True, str(code), str(variables)) == (str(code), str(variables))
+    with pytest.raises(ValidationError, match="ovmf_vars"):
+        bc.firmware_files("uefi", True, str(code), str(tmp_path / "none.fd"))
+    with pytest.raises(ValidationError, match="ovmf_code"):
+        bc.firmware_files("uefi", True, str(tmp_path / "none.fd"), str(variables))
+    if os.path.isfile(bc.SECURE_BOOT_CODE) and os.path.isfile(bc.SECURE_BOOT_VARS):  # Debian's ovmf package
+        assert bc.firmware_files("uefi", True) == (bc.SECURE_BOOT_CODE, bc.SECURE_BOOT_VARS)
+
+
+def test_secure_boot_boot_uses_a_private_copy_of_the_variables(tmp_path):
+    image = tmp_path / "a.raw"
+    image.write_bytes(b"raw")
+    code, variables = tmp_path / "SB.fd", tmp_path / "VARS.ms.fd"
+    code.write_bytes(b"c")
+    variables.write_bytes(b"keys")
+    args = tmp_path / "args"
+    qemu = fake_qemu(tmp_path, 'echo "$@" > %s; printf "host login: " >> "$LOG"; sleep 60' % args)
+    result = bc.boot_check(str(image), secure_boot=True, ovmf_code=str(code), ovmf_vars=str(variables), qemu=qemu,
+                           timeout=20, log_path=str(tmp_path / "c.log"), poll_interval=0.1)
+    assert result["firmware"] == "uefi" and result["secure_boot"] is True
+    used = args.read_text()
+    assert "q35,smm=on" in used and "file=%s" % code in used and str(variables) not in used
+    copy = used.split("unit=1,file=")[1].split()[0]
+    assert os.path.basename(copy) == "OVMF_VARS.fd" and not os.path.exists(copy)  # removed after the boot
+    assert variables.read_bytes() == b"keys"
 
 
 def test_bad_firmware_and_accel():
@@ -70,11 +115,13 @@ def fake_qemu(tmp_path, body):
 def test_marker_seen(tmp_path):
     image = tmp_path / "a.iso"
     image.write_bytes(b"iso")
-    qemu = fake_qemu(tmp_path, 'echo "booting" >> "$LOG"; sleep 0.3; echo "[  OK  ] EDGEFORGE-BOOT-OK" >> "$LOG"; sleep 60')
+    # agetty writes its prompt without a newline
+    qemu = fake_qemu(tmp_path, 'echo "booting" >> "$LOG"; sleep 0.3; printf "\\nedge-host login: " >> "$LOG"; sleep 60')
     started = time.monotonic()
     result = bc.boot_check(str(image), timeout=20, qemu=qemu, log_path=str(tmp_path / "c.log"), poll_interval=0.1)
-    assert result["marker_line"] == "[  OK  ] EDGEFORGE-BOOT-OK"
+    assert result["marker_line"] == "edge-host login:"
     assert result["media"] == "cdrom" and result["accel"] == "tcg"
+    assert result["firmware"] == "bios" and result["secure_boot"] is False
     assert time.monotonic() - started < 15  # the sleeping emulator was stopped, not waited for
 
 
@@ -87,7 +134,7 @@ def test_timeout_reports_last_lines_and_stops_qemu(tmp_path):
     with pytest.raises(bc.BootCheckError) as err:
         bc.boot_check(str(image), timeout=1.5, qemu=qemu, log_path=str(tmp_path / "c.log"), poll_interval=0.1)
     message = str(err.value)
-    assert "did not print 'EDGEFORGE-BOOT-OK' within" in message
+    assert "did not print 'login:' within" in message
     assert "line 50" in message and "line 1\n" not in message
     pid = int(pidfile.read_text())
     with pytest.raises(ProcessLookupError):

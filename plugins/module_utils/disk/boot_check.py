@@ -8,6 +8,13 @@
   guest kernels hang early; the probe cannot see that, which is why TCG stays the default.)
 - Firmware: ``bios`` (SeaBIOS, QEMU's default) or ``uefi`` (OVMF: the code file read-only and a private copy of the
   variables file, so the system's copy is never written).
+- Secure Boot (``secure_boot=True``, UEFI only): OVMF's Secure Boot build with Microsoft's keys enrolled (Debian's
+  ``OVMF_CODE_4M.secboot.fd`` and a per-run copy of ``OVMF_VARS_4M.ms.fd`` by default), which needs a q35 machine with
+  SMM and secure flash (``-machine q35,smm=on -global driver=cfi.pflash01,property=secure,value=on``). It starts only
+  loaders signed by a key in its db (Microsoft's UEFI CA signs the distributions' shims), as a real machine with Secure
+  Boot enabled does.
+- Marker: by default the getty login prompt (``login:``), which a real Kairos system prints on the serial console when
+  ``console=ttyS0`` is on its kernel command line (the CanvOS boot menu puts it there).
 - Media: an ``.iso`` boots as a CD-ROM; anything else as a virtio disk with ``snapshot=on`` (the image is never
   modified, its checksum stays valid).
 - The serial console goes to a log file; the wait is bounded; on timeout or an early QEMU exit the error holds the
@@ -29,7 +36,7 @@ import time
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
     EdgeforgeError, ValidationError, deadline_after)
 
-DEFAULT_MARKER = "EDGEFORGE-BOOT-OK"
+DEFAULT_MARKER = "login:"
 DEFAULT_TIMEOUT = 180
 FIRMWARES = ("bios", "uefi")
 ACCELS = ("tcg", "kvm", "auto")
@@ -40,6 +47,8 @@ OVMF_PAIRS = (
     ("/usr/share/edk2/ovmf/OVMF_CODE.fd", "/usr/share/edk2/ovmf/OVMF_VARS.fd"),
     ("/usr/share/qemu/OVMF.fd", None),
 )
+SECURE_BOOT_CODE = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"
+SECURE_BOOT_VARS = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 TAIL_LINES = 30
 _ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Za-z0-9]|\x1b[A-Za-z=>]|\r")
 
@@ -81,6 +90,23 @@ def find_ovmf(code=None, variables=None):
                          % ", ".join(c for c, _v in OVMF_PAIRS))
 
 
+def firmware_files(firmware, secure_boot=False, ovmf_code=None, ovmf_vars=None):
+    """(code, vars template) for the boot: None, None for BIOS; Debian's Secure Boot pair unless given."""
+    if firmware == "bios":
+        if secure_boot:
+            raise ValidationError("firmware", firmware, "uefi when secure_boot is true (Secure Boot is a UEFI feature)")
+        return None, None
+    if not secure_boot:
+        return find_ovmf(ovmf_code, ovmf_vars)
+    code, variables = ovmf_code or SECURE_BOOT_CODE, ovmf_vars or SECURE_BOOT_VARS
+    if not os.path.isfile(code):
+        raise ValidationError("ovmf_code", code, "an existing OVMF Secure Boot code file (Debian package ovmf)")
+    if not os.path.isfile(variables):
+        raise ValidationError("ovmf_vars", variables, "an existing OVMF variables file with Secure Boot keys enrolled "
+                                                      "(Debian package ovmf)")
+    return code, variables
+
+
 def kvm_usable(qemu="qemu-system-x86_64", timeout=15):
     """True when /dev/kvm opens and QEMU starts with KVM (a probe: it cannot see guests hanging later)."""
     if not os.path.exists("/dev/kvm") or not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -103,13 +129,17 @@ def resolve_accel(accel, qemu="qemu-system-x86_64"):
 
 
 def qemu_command(image, firmware, media, accel, serial_log, memory_mb=2048, cpus=2, ovmf_code=None,
-                 ovmf_vars_copy=None, qemu="qemu-system-x86_64"):
+                 ovmf_vars_copy=None, qemu="qemu-system-x86_64", secure_boot=False):
     """The QEMU argument list (pure: unit-tested)."""
     if firmware not in FIRMWARES:
         raise ValidationError("firmware", firmware, "one of %s" % ", ".join(FIRMWARES))
-    cmd = [qemu, "-accel", accel, "-machine", "pc", "-m", str(int(memory_mb)), "-smp", str(int(cpus)),
+    # OVMF's Secure Boot build keeps its variables in SMM-protected flash: q35 with SMM, secure pflash
+    machine = "q35,smm=on" if secure_boot else "pc"
+    cmd = [qemu, "-accel", accel, "-machine", machine, "-m", str(int(memory_mb)), "-smp", str(int(cpus)),
            "-display", "none", "-vga", "std", "-monitor", "none", "-parallel", "none", "-nic", "none",
            "-serial", "file:%s" % serial_log, "-no-reboot"]
+    if secure_boot:
+        cmd += ["-global", "driver=cfi.pflash01,property=secure,value=on"]
     if accel == "tcg":
         cmd += ["-cpu", "max"]
     if firmware == "uefi":
@@ -166,10 +196,12 @@ def _restore_sigterm(previous):
             pass
 
 
-def boot_check(image, firmware="bios", marker=DEFAULT_MARKER, timeout=DEFAULT_TIMEOUT, accel="tcg", media="auto",
+def boot_check(image, firmware=None, marker=DEFAULT_MARKER, timeout=DEFAULT_TIMEOUT, accel="tcg", media="auto",
                memory_mb=2048, cpus=2, log_path=None, ovmf_code=None, ovmf_vars=None, qemu="qemu-system-x86_64",
-               progress=None, poll_interval=0.5):
-    """Boot ``image``; return {seconds, marker_line, log_path, accel, firmware, media, command}.
+               progress=None, poll_interval=0.5, secure_boot=False):
+    """Boot ``image``; return {seconds, marker_line, log_path, accel, firmware, secure_boot, media, command}.
+
+    ``firmware`` defaults to ``uefi`` with ``secure_boot`` and to ``bios`` without.
 
     Raises BootCheckError (with the last console lines) if the marker is not seen within ``timeout`` seconds.
     """
@@ -183,6 +215,10 @@ def boot_check(image, firmware="bios", marker=DEFAULT_MARKER, timeout=DEFAULT_TI
         raise ValidationError("timeout", timeout, "a positive number of seconds")
     if shutil.which(qemu) is None and not os.path.isfile(qemu):
         raise BootCheckError("%s not found: install QEMU (Debian package qemu-system-x86)" % qemu)
+    firmware = firmware or ("uefi" if secure_boot else "bios")
+    if firmware not in FIRMWARES:
+        raise ValidationError("firmware", firmware, "one of %s" % ", ".join(FIRMWARES))
+    code, variables = firmware_files(firmware, secure_boot, ovmf_code, ovmf_vars)
     media = media_for(image, media)
     accel = resolve_accel(accel, qemu)
     progress = progress or (lambda message: None)
@@ -193,14 +229,13 @@ def boot_check(image, firmware="bios", marker=DEFAULT_MARKER, timeout=DEFAULT_TI
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
     with open(log_path, "w", encoding="utf-8"):
         pass
-    code = vars_copy = None
-    if firmware == "uefi":
-        code, variables = find_ovmf(ovmf_code, ovmf_vars)
-        if variables:
-            vars_copy = os.path.join(scratch, "OVMF_VARS.fd")
-            shutil.copyfile(variables, vars_copy)
-    cmd = qemu_command(image, firmware, media, accel, log_path, memory_mb, cpus, code, vars_copy, qemu)
-    progress("boot check: %s (%s, %s, %s) waiting up to %ds for %r" % (os.path.basename(image), firmware, media,
+    vars_copy = None
+    if variables:
+        vars_copy = os.path.join(scratch, "OVMF_VARS.fd")
+        shutil.copyfile(variables, vars_copy)
+    cmd = qemu_command(image, firmware, media, accel, log_path, memory_mb, cpus, code, vars_copy, qemu, secure_boot)
+    firmware_name = firmware + (" with Secure Boot" if secure_boot else "")
+    progress("boot check: %s (%s, %s, %s) waiting up to %ds for %r" % (os.path.basename(image), firmware_name, media,
                                                                        accel, timeout, marker))
     started = time.monotonic()
     remaining = deadline_after(timeout)
@@ -226,15 +261,15 @@ def boot_check(image, firmware="bios", marker=DEFAULT_MARKER, timeout=DEFAULT_TI
                     qemu_out = proc.stdout.read().decode("utf-8", "replace").strip()
                     raise BootCheckError(
                         "QEMU exited (code %s) after %.0fs before %r appeared (%s, %s)%s; last console lines:\n%s" % (
-                            proc.returncode, time.monotonic() - started, marker, firmware, os.path.basename(image),
+                            proc.returncode, time.monotonic() - started, marker, firmware_name, os.path.basename(image),
                             ("; QEMU said: %s" % qemu_out[-800:]) if qemu_out else "",
                             "\n".join(last_lines(text)) or "(nothing on the serial console)"))
                 if remaining() <= 0:
                     raise BootCheckError(
                         "%s did not print %r within %ds (%s firmware, %s, %s acceleration); console log %s; "
-                        "last console lines:\n%s" % (os.path.basename(image), marker, timeout, firmware, media, accel,
-                                                     log_path, "\n".join(last_lines(text))
-                                                     or "(nothing on the serial console)"))
+                        "last console lines:\n%s" % (
+                            os.path.basename(image), marker, timeout, firmware_name, media, accel, log_path,
+                            "\n".join(last_lines(text)) or "(nothing on the serial console)"))
                 time.sleep(poll_interval)
     finally:
         _stop(proc)
@@ -248,4 +283,4 @@ def boot_check(image, firmware="bios", marker=DEFAULT_MARKER, timeout=DEFAULT_TI
     seconds = round(time.monotonic() - started, 1)
     progress("boot check: %s reached %r after %.1fs" % (os.path.basename(image), marker, seconds))
     return {"seconds": seconds, "marker_line": found, "log_path": log_path, "accel": accel, "firmware": firmware,
-            "media": media, "command": cmd}
+            "secure_boot": bool(secure_boot), "media": media, "command": cmd}
