@@ -193,7 +193,6 @@ def test_secure_boot_firmware_refuses_the_unsigned_grub(disks, boots):
     print("secure boot, unsigned GRUB: refused after %.1f s" % result["seconds"])
 
 
-
 # ---------------------------------------------------------------------------------------------- arm64
 ARM64_PACKAGES = ("shim-signed:arm64", "grub-efi-arm64-signed:arm64")
 

@@ -80,6 +80,7 @@ def import_argument_spec():
         name: {"type": "list", "elements": "str"} for name in ("user_ids", "group_names", "org_arns", "org_unit_arns")
     }
     spec["key"]["no_log"] = False
+    spec["copy_kms_key_ids"]["no_log"] = False  # key ids and ARNs, not key material
     return spec
 
 

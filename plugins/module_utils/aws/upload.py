@@ -107,8 +107,8 @@ def ensure_object(ctx, opts, image_missing=False):
     if ctx.check_mode:
         return UploadOutcome(decision, "skipped" if decision == "same" else "would upload", source_sha, seconds=seconds)
     if decision == "same":
-        ctx.log("s3://%s/%s already holds this image (sha256 %s): not sent again" % (opts["bucket"], opts["key"],
-                                                                                       source_sha))
+        ctx.log("s3://%s/%s already holds this image (sha256 %s): not sent again"
+                % (opts["bucket"], opts["key"], source_sha))
         return UploadOutcome(decision, "skipped", source_sha, seconds=seconds)
     outcome = _upload_image(ctx, opts, size, source_sha, seconds)
     outcome.decision = decision

@@ -257,8 +257,8 @@ def write_esp_image(plan, output, size=None, label="COS_GRUB", progress=None):
     if size < needed:
         raise ValidationError("size", size, "at least %d bytes for the files of the EFI partition" % needed)
     progress = progress or (lambda message: None)
-    progress("EFI partition: %s (%d MiB, %s)" % (", ".join(e["path"] for e in plan["files"]), size // MIB,
-                                                   "signed shim and GRUB" if plan["signed"] else "unsigned GRUB"))
+    kind = "signed shim and GRUB" if plan["signed"] else "unsigned GRUB"
+    progress("EFI partition: %s (%d MiB, %s)" % (", ".join(e["path"] for e in plan["files"]), size // MIB, kind))
     scratch = tempfile.mkdtemp(prefix="edgeforge-esp-")
     try:
         with atomic_output(output) as tmp_path:

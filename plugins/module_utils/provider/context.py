@@ -19,6 +19,7 @@ import re
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
     ValidationError, atomic_write, inputs_digest, sha256_hex)
 
+
 LABEL_DIGEST = "io.edgeforge.inputs-digest"
 LABEL_KIND = "io.edgeforge.kind"
 LABEL_PREFIX = "io.edgeforge."
@@ -26,6 +27,7 @@ FORMAT_VERSION = "2"  # bump when the generated Dockerfiles change meaning, to r
 
 _FROM_RE = re.compile(r"^\s*FROM\s", re.IGNORECASE | re.MULTILINE)
 _CERT_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+
 
 class BuildContext:
     """A generated Docker build context held in memory until written: Dockerfile text + files + digest parts.
@@ -82,13 +84,16 @@ class BuildContext:
             atomic_write(path, data, mode=self.modes.get(rel, 0o644))
         return directory
 
+
 def context_dir_name(context):
     """A file-system friendly directory name for a context."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", context.name.split("/")[-1])
     return "%s-%s" % (context.kind, name)
 
+
 def subset(config, keys):
     return {key: config.get(key) for key in keys}
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # What users put into the builds, checked before any build starts
@@ -104,6 +109,7 @@ def builds_of_share(builds, share):
         raise ValidationError("k8s_versions", unknown, "versions of the configuration's matrix (%s)"
                               % ", ".join(matrix))
     return [build for build in builds if build["k8s_version"] in share]
+
 
 def user_dockerfile_text(dockerfile=None, dockerfile_content=None):
     """The user's Dockerfile customisations (instructions run on top of the base image), validated."""
@@ -121,6 +127,7 @@ def user_dockerfile_text(dockerfile=None, dockerfile_content=None):
                               "(RUN, ENV, COPY --from=<image> ...); the base image is set by base_image")
     return text.strip("\n")
 
+
 def read_cert_files(paths):
     """{context-relative name: bytes} for the extra CA certificates (names end in .crt, kept unique)."""
     files = {}
@@ -134,6 +141,7 @@ def read_cert_files(paths):
         stem = _CERT_NAME_RE.sub("-", os.path.splitext(os.path.basename(path))[0]).strip("-") or "cert"
         files["certs/%02d-%s.crt" % (index, stem)] = data
     return files
+
 
 def read_tree(directory, prefix):
     """({prefix/relative path: bytes}, {path: mode}) of every regular file under ``directory``."""
@@ -152,6 +160,7 @@ def read_tree(directory, prefix):
                 if os.stat(path).st_mode & 0o111:
                     modes[rel] = 0o755
     return files, modes
+
 
 def proxy_build_args(config):
     """The engine's predefined proxy build args (never persisted in the image), upper and lower case."""

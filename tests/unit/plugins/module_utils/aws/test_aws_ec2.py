@@ -154,8 +154,6 @@ def test_bad_options_name_the_parameter(bad, param):
     assert err.value.param == param
 
 
-
-
 def test_deprecation_time_is_utc_to_the_minute():
     import datetime
 

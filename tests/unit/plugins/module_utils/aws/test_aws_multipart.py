@@ -176,5 +176,3 @@ def test_the_newest_sha256_upload_of_exactly_the_key_is_resumed():
     ]
     assert mp.choose_resumable_upload(uploads, "img.raw")["UploadId"] == "new"
     assert mp.choose_resumable_upload(uploads, "nothing") is None
-
-

@@ -38,5 +38,3 @@ def test_vmdk_conversion_is_stream_optimized_and_atomic(tmp_path):
     with pytest.raises(EdgeforgeError, match="qemu-img convert failed"):
         vmdk.convert_to_vmdk(str(tmp_path / "missing.raw"), str(tmp_path / "x.vmdk"))
     assert not (tmp_path / "x.vmdk").exists()
-
-

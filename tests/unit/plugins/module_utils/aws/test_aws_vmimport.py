@@ -35,8 +35,6 @@ def test_role_policy_grants_the_bucket_and_the_snapshot_permissions():
     assert {"s3:GetObject", "s3:ListBucket", "ec2:ModifySnapshotAttribute", "ec2:CopySnapshot"} <= set(actions)
 
 
-
-
 def test_the_kms_policy_names_the_key_arn_or_every_key():
     arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     policy = vm.vmimport_kms_policy(arn)
