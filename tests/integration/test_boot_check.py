@@ -20,7 +20,7 @@ from tests.integration.disk_artifacts import built_iso, built_raw, run_module
 
 pytestmark = pytest.mark.integration
 
-BOOT_TIMEOUT = int(os.environ.get("EDGEFORGE_BOOT_TIMEOUT", "300"))
+BOOT_TIMEOUT = int(os.environ.get("EDGEFORGE_BOOT_TIMEOUT", "900"))
 
 
 @pytest.fixture(scope="module")
