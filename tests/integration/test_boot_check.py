@@ -4,7 +4,7 @@ prompt on the serial console, which a real Kairos system prints as the stand-in 
 
 The four boots run two at a time, one emulated CPU each. A boot takes about two minutes on an idle 2-core machine
 with software emulation, several when the machine is busy: the per-boot timeout is EDGEFORGE_BOOT_TIMEOUT seconds
-(default 300)."""
+(default 900)."""
 
 from __future__ import annotations
 
