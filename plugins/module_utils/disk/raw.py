@@ -167,10 +167,11 @@ class RawArtifact:
         # GRUB; the signed GRUB's chainload configuration loads the recovery partition's menu
         plan = esp.plan(ctx.rootfs, "COS_RECOVERY", "/grub2/grub.cfg", os.path.join(work, "grub", "BOOTX64.EFI"))
         esp.stage_tree(plan, os.path.join(work, "esp"))
+        esp_bytes = esp.size_of(plan)
         for warning in plan["warnings"]:
             ctx.progress("warning: %s" % warning)
         ctx.drop_rootfs()
-        layout = plan_raw_layout(esp.size_of(plan),
+        layout = plan_raw_layout(esp_bytes,
                                  tree_bytes(os.path.join(work, "oem")), tree_bytes(os.path.join(work, "recovery")),
                                  request.content_bytes(), request.bios_boot)
         recovery = next(p for p in layout["partitions"] if p["name"] == "recovery")
