@@ -192,6 +192,9 @@ def test_esp_holds_the_images_signed_shim_and_grub(iso, docker_engine, standin_i
     assert files["efi/boot/grubx64.efi"] == image_file(docker_engine, image, SIGNED_GRUB)
     config = boot_chain.chain_config("COS_LIVE", "/boot/grub2/grub.cfg").encode()
     assert files["efi/boot/grub.cfg"] == files["efi/ubuntu/grub.cfg"] == config
+    # started from a CD, the signed GRUB reads $cmdpath/grub.cfg on the ISO9660 filesystem: the same configuration
+    for cfg in ("/EFI/BOOT/grub.cfg", "/EFI/ubuntu/grub.cfg"):
+        assert xorriso_extract(result["iso_path"], cfg, str(tmp_path / cfg.replace("/", "_"))) == config
     # the appended GPT ESP a USB stick boots from is the same image
     table = _table(result["iso_path"])
     assert fat_files("%s@@%d" % (result["iso_path"], _esp_offset(table))) == files

@@ -45,6 +45,18 @@ def stage_tree(esp_plan, tree):
     return tree
 
 
+def stage_configs(esp_plan, tree):
+    """Write the plan's chainload configurations under ``tree`` too (the ISO's own filesystem): started from a CD,
+    the signed GRUB's ``$cmdpath`` is the ISO9660 filesystem, not the El Torito FAT image, so it reads
+    ``/EFI/BOOT/grub.cfg`` there."""
+    for entry in esp_plan["files"]:
+        if "content" in entry:
+            target = os.path.join(tree, *entry["path"].split("/"))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w", encoding="utf-8") as handle:
+                handle.write(entry["content"])
+
+
 def image_commands(image, tree, size):
     """Shell commands that make the FAT image ``image`` of ``size`` bytes holding the staged ``tree`` (script paths);
     mcopy -s copies the tree's ``EFI`` directory with every file in it."""

@@ -7,8 +7,9 @@ Layout (CONFORMANCE 5.4-5.12, the Kairos live layout enki writes): volume ``COS_
 ``/rootfs.squashfs`` (zstd, all cores); ``/boot/kernel``, ``/boot/initrd``; ``/boot/grub2/grub.cfg`` with the CanvOS
 menu (disk.menu); El Torito BIOS (``/boot/x86_64/loader/eltorito.img``, GRUB i386-pc-eltorito) and EFI
 (``/boot/uefi.img``, FAT ``COS_GRUB``, disk.esp: the image's signed shim at ``EFI/BOOT/bootx64.efi`` and its signed
-GRUB beside it, else the builder's GRUB x86_64-efi), GRUB's hybrid MBR plus a GPT ESP
-entry for USB sticks; ``/files-iso/config.yaml`` = user data; content bundles cut into 3 GB parts
+GRUB beside it, else the builder's GRUB x86_64-efi; the chainload ``grub.cfg`` also at ``/EFI/BOOT/`` and
+``/EFI/ubuntu/`` of the ISO's own filesystem, where the signed GRUB started from a CD looks), GRUB's hybrid MBR
+plus a GPT ESP entry for USB sticks; ``/files-iso/config.yaml`` = user data; content bundles cut into 3 GB parts
 ``<name>_partNN`` with ``xorriso -cut_out`` (no split copies, so a sparse bundle costs no disk space);
 ``/opt/spectrocloud/clusterconfig/spc.tgz``; ``/.edge_custom_config.yaml``.
 """
@@ -144,6 +145,7 @@ class IsoArtifact:
         plan = esp.plan(ctx.rootfs, LIVE_LABEL, "/%s/grub.cfg" % GRUB_DIR,
                         os.path.join(ctx.work, "grub", "BOOTX64.EFI"))
         esp.stage_tree(plan, os.path.join(ctx.work, "esp"))
+        esp.stage_configs(plan, os.path.join(ctx.work, "iso"))
         for warning in plan["warnings"]:
             ctx.progress("warning: %s" % warning)
         parts = [dict(p, src="%s/%s" % (ctx.paths["content"][p["dir"]], os.path.basename(p["path"])))

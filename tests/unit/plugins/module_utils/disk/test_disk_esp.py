@@ -91,3 +91,16 @@ def test_image_commands_make_a_fat_image_holding_the_tree(tmp_path, fallback):
     label = subprocess.run(["mlabel", "-s", "-i", image, "::"], capture_output=True, text=True, check=True,
                            env=MTOOLS_ENV).stdout
     assert "COS_GRUB" in label
+
+
+def test_stage_configs_writes_only_the_chainload_configurations(tmp_path, fallback):
+    rootfs = tmp_path / "rootfs"
+    _file(rootfs, SHIM, b"signed shim")
+    _file(rootfs, GRUB, b"signed grub")
+    plan = esp.plan(str(rootfs), "COS_LIVE", "/boot/grub2/grub.cfg", fallback)
+    esp.stage_configs(plan, str(tmp_path / "iso"))
+    found = sorted(os.path.relpath(os.path.join(d, f), str(tmp_path / "iso"))
+                   for d, _dirs, files in os.walk(str(tmp_path / "iso")) for f in files)
+    assert found == ["EFI/BOOT/grub.cfg", "EFI/ubuntu/grub.cfg"]
+    with open(str(tmp_path / "iso" / "EFI" / "BOOT" / "grub.cfg"), encoding="utf-8") as handle:
+        assert handle.read() == boot_chain.chain_config("COS_LIVE", "/boot/grub2/grub.cfg")
