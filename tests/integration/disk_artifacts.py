@@ -225,3 +225,38 @@ def xorriso_extract(iso, path, dest):
                    check=True)
     with open(dest, "rb") as handle:
         return handle.read()
+
+
+# the signed boot chain the stand-in base image carries at the Kairos paths (boot_chain's search lists)
+SIGNED_SHIM = "/usr/lib/shim/shimx64.efi.signed"
+SIGNED_GRUB = "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
+ESP_FILES = ["EFI/BOOT/bootx64.efi", "EFI/BOOT/grub.cfg", "EFI/BOOT/grubx64.efi", "EFI/ubuntu/grub.cfg"]
+
+
+def image_file(docker_engine, image, path):
+    """The bytes of ``path`` in ``image``: links resolved in the image (readlink -f), the file read with the engine's
+    archive API (a container's output is no way to carry megabytes of binary data)."""
+    client = docker_engine.client
+    real = client.containers.run(image, ["readlink", "-f", path], remove=True, entrypoint=[]).decode().strip()
+    container = client.containers.create(image, command=["/bin/true"], entrypoint=[])
+    try:
+        chunks, _stat = container.get_archive(real)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as archive:
+            return archive.extractfile(archive.getmembers()[0]).read()
+    finally:
+        container.remove(force=True)
+
+
+def fat_files(image):
+    """{lower-case path: bytes} of every file in a FAT image (``image`` may be ``file@@offset``), read with mtools."""
+    env = dict(os.environ, MTOOLS_SKIP_CHECK="1")
+    listing = subprocess.run(["mdir", "-/", "-b", "-i", image, "::"], capture_output=True, text=True, check=True,
+                             env=env).stdout.split()
+    files = {}
+    for entry in listing:
+        if entry.endswith("/"):
+            continue
+        rel = entry[len("::/"):]
+        files[rel.lower()] = subprocess.run(["mtype", "-i", image, "::/" + rel], capture_output=True, check=True,
+                                            env=env).stdout
+    return files

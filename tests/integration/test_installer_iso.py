@@ -11,7 +11,9 @@ import subprocess
 
 import pytest
 
-from tests.integration.disk_artifacts import (LOCAL_UI_FILE, TOKEN, built_iso, grub_menu, run_module,
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import boot_chain
+from tests.integration.disk_artifacts import (ESP_FILES, LOCAL_UI_FILE, SIGNED_GRUB, SIGNED_SHIM, TOKEN, built_iso,
+                                              fat_files, grub_menu, image_file, installer_image, run_module,
                                               squashfs_file, tiny_image, write_inputs, xorriso_extract,
                                               xorriso_listing)
 
@@ -174,6 +176,28 @@ def test_boot_records_bios_uefi_and_hybrid_tables(iso):
     esp = subprocess.run(["mdir", "-b", "-i", "%s@@%d" % (path, _esp_offset(table)), "::/EFI/BOOT"],
                          capture_output=True, text=True, check=True).stdout
     assert "BOOTX64.EFI" in esp.upper()
+
+
+def test_esp_holds_the_images_signed_shim_and_grub(iso, docker_engine, standin_images, tmp_path):
+    """CONFORMANCE 5.10/5.11: the El Torito EFI image (and the appended ESP) is the installer image's signed shim as
+    the removable-media loader, its signed GRUB beside it, and the chainload configuration to the ISO's menu."""
+    result = iso["result"]
+    assert result["esp"]["signed"] is True and not result.get("warnings")
+    assert (result["esp"]["shim"], result["esp"]["grub"]) == (SIGNED_SHIM, SIGNED_GRUB)
+    image = installer_image(docker_engine, standin_images)
+    xorriso_extract(result["iso_path"], "/boot/uefi.img", str(tmp_path / "uefi.img"))
+    files = fat_files(str(tmp_path / "uefi.img"))
+    assert sorted(files) == [p.lower() for p in ESP_FILES]
+    assert files["efi/boot/bootx64.efi"] == image_file(docker_engine, image, SIGNED_SHIM)
+    assert files["efi/boot/grubx64.efi"] == image_file(docker_engine, image, SIGNED_GRUB)
+    config = boot_chain.chain_config("COS_LIVE", "/boot/grub2/grub.cfg").encode()
+    assert files["efi/boot/grub.cfg"] == files["efi/ubuntu/grub.cfg"] == config
+    # started from a CD, the signed GRUB reads $cmdpath/grub.cfg on the ISO9660 filesystem: the same configuration
+    for cfg in ("/EFI/BOOT/grub.cfg", "/EFI/ubuntu/grub.cfg"):
+        assert xorriso_extract(result["iso_path"], cfg, str(tmp_path / cfg.replace("/", "_"))) == config
+    # the appended GPT ESP a USB stick boots from is the same image
+    table = _table(result["iso_path"])
+    assert fat_files("%s@@%d" % (result["iso_path"], _esp_offset(table))) == files
 
 
 def _table(path):

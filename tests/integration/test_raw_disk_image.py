@@ -13,7 +13,9 @@ import textwrap
 import pytest
 import yaml
 
-from tests.integration.disk_artifacts import LOCAL_UI_FILE, TOKEN, built_raw, run_module, tiny_image
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import boot_chain
+from tests.integration.disk_artifacts import (ESP_FILES, LOCAL_UI_FILE, SIGNED_GRUB, SIGNED_SHIM, TOKEN, built_raw,
+                                              fat_files, image_file, installer_image, run_module, tiny_image)
 from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration
@@ -82,6 +84,24 @@ def test_efi_partition(raw):
     assert "BOOTX64.EFI" in listing and "GRUB.CFG" in listing
     efi = subprocess.run(["mtype", "-i", image, "::/EFI/BOOT/BOOTX64.EFI"], capture_output=True, check=True).stdout
     assert efi[:2] == b"MZ"  # a PE/COFF UEFI application
+
+
+def test_efi_partition_holds_the_images_signed_shim_and_grub(raw, docker_engine, standin_images, tmp_path):
+    """CONFORMANCE 6.4: partition 1 (cut out with dd) is the installer image's signed shim as the removable-media
+    loader, its signed GRUB beside it, and the chainload configuration to the recovery partition's menu."""
+    result, path = raw["result"], raw["result"]["raw_path"]
+    assert result["esp"]["signed"] is True and not result.get("warnings")
+    part = _table(path)["partitions"][0]
+    esp = str(tmp_path / "efi.img")
+    subprocess.run(["dd", "if=%s" % path, "of=%s" % esp, "bs=512", "skip=%d" % part["start"],
+                    "count=%d" % part["size"], "status=none"], check=True)
+    files = fat_files(esp)
+    assert sorted(files) == [p.lower() for p in ESP_FILES]
+    image = installer_image(docker_engine, standin_images)
+    assert files["efi/boot/bootx64.efi"] == image_file(docker_engine, image, SIGNED_SHIM)
+    assert files["efi/boot/grubx64.efi"] == image_file(docker_engine, image, SIGNED_GRUB)
+    config = boot_chain.chain_config("COS_RECOVERY", "/grub2/grub.cfg").encode()
+    assert files["efi/boot/grub.cfg"] == files["efi/ubuntu/grub.cfg"] == config
 
 
 def test_oem_holds_the_user_data(raw):

@@ -3,10 +3,10 @@ under OVMF's Secure Boot firmware (Microsoft's keys enrolled) and the guest kern
 same firmware refuses the builder's own unsigned GRUB, so the check can fail. Plus the arm64 boot chain, checked
 structurally on Debian's arm64 packages (unpacked, never executed).
 
-The disk: the raw disk image the raw_disk_image module builds from the stand-in installer image, with its EFI
-partition replaced by the FAT image boot_chain writes (the rest of the disk - recovery partition with kernel, initrd,
-squashfs and GRUB menu - is the builder's). The two boots run in parallel, one emulated CPU each; a boot with software
-emulation takes about a minute on an idle 2-core machine and more than 15 under a load average of 15-20 (see
+The media: the raw disk image and the ISO the raw_disk_image and installer_iso modules build from the stand-in
+installer image (their EFI partitions come from boot_chain's plan), and for the refusal a copy of the raw disk whose
+EFI partition holds the builder's own unsigned GRUB. The boots run two at a time, one emulated CPU each; a boot with
+software emulation takes about a minute on an idle 2-core machine and more than 15 under a load average of 15-20 (see
 benchmarks/RESULTS.md): the timeout is EDGEFORGE_SECURE_BOOT_TIMEOUT seconds (default 1800).
 """
 
@@ -25,7 +25,9 @@ import docker
 import pytest
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import boot_chain
-from tests.integration.disk_artifacts import built_raw, installer_image, run_module
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.grub import efi_standalone_command
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.menu import early_grub_cfg
+from tests.integration.disk_artifacts import built_iso, built_raw, installer_image, run_module
 
 pytestmark = pytest.mark.integration
 
@@ -88,27 +90,40 @@ def pe_machine(data):
     return int.from_bytes(data[pe + 4:pe + 6], "little")
 
 
+def builder_grub(work):
+    """The builder's own unsigned GRUB (the fallback loader of the ISO and raw builds), made here with the host's
+    grub-efi-amd64-bin as the builds make it: the built artifacts now carry the image's signed shim instead."""
+    if not os.path.isdir("/usr/lib/grub/x86_64-efi") or not shutil.which("grub-mkstandalone"):
+        pytest.skip("grub-efi-amd64-bin (scripts/install-deps.sh) makes the builder's own GRUB")
+    early = os.path.join(work, "early-efi.cfg")
+    with open(early, "w", encoding="utf-8") as handle:
+        handle.write(early_grub_cfg("--label COS_RECOVERY", "/grub2", chain=True))
+    own_grub = os.path.join(work, "builder-grub.efi")
+    subprocess.run(["bash", "-c", efi_standalone_command("/usr/lib/grub", own_grub, early)], check=True,
+                   capture_output=True)
+    return own_grub
+
+
 @pytest.fixture(scope="module")
 def disks(docker_engine, standin_images, tmp_path_factory):
     raw = built_raw(docker_engine, standin_images, tmp_path_factory)
+    iso = built_iso(docker_engine, standin_images, tmp_path_factory)
     assert not raw["result"].get("failed"), raw["result"].get("msg")
+    assert not iso["result"].get("failed"), iso["result"].get("msg")
     source = raw["result"]["raw_path"]
     work = str(tmp_path_factory.mktemp("secure-boot"))
     rootfs = copy_boot_files(docker_engine.client, installer_image(docker_engine, standin_images),
                              os.path.join(work, "rootfs"))
     signed_plan = boot_chain.plan_esp(rootfs, "amd64", "COS_RECOVERY", "/grub2/grub.cfg")
-    # the builder's own GRUB: the unsigned loader the raw builder put on the EFI partition
     offset, _size = esp_partition(source)
-    own_grub = os.path.join(work, "builder-grub.efi")
-    with open(own_grub, "wb") as handle:
-        handle.write(mtools_read(source, offset, "EFI/BOOT/BOOTX64.EFI"))
     bare_rootfs = os.path.join(work, "bare-rootfs")  # a root filesystem without any EFI binary
     os.makedirs(bare_rootfs)
     unsigned_plan = boot_chain.plan_esp(bare_rootfs, "amd64", "COS_RECOVERY", "/grub2/grub.cfg",
-                                        fallback_loader=own_grub)
+                                        fallback_loader=builder_grub(work))
     return {
         "rootfs": rootfs, "signed_plan": signed_plan, "unsigned_plan": unsigned_plan, "offset": offset,
-        "signed": disk_with_esp(source, signed_plan, os.path.join(work, "signed.raw"), work),
+        # the raw disk and the ISO as the modules built them: their EFI partitions are the image's signed chain
+        "signed": source, "iso": iso["result"]["iso_path"],
         "unsigned": disk_with_esp(source, unsigned_plan, os.path.join(work, "unsigned.raw"), work),
     }
 
@@ -161,17 +176,22 @@ def _boot(tmp_dir, disk, marker, timeout):
 @pytest.fixture(scope="module")
 def boots(disks, tmp_path_factory):
     base = tmp_path_factory.mktemp("secure-boots")
-    plans = {"signed": ("login:", BOOT_TIMEOUT), "unsigned": ("Access Denied", BOOT_TIMEOUT)}
+    plans = {"signed": ("login:", BOOT_TIMEOUT), "iso": ("login:", BOOT_TIMEOUT),
+             "unsigned": ("Access Denied", BOOT_TIMEOUT)}
     for name in plans:
         (base / name).mkdir()
+    # two at a time, one emulated CPU each (the refused boot is short)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         futures = {name: pool.submit(_boot, base / name, disks[name], marker, timeout)
                    for name, (marker, timeout) in plans.items()}
         return {name: future.result() for name, future in futures.items()}
 
 
-def test_secure_boot_firmware_starts_the_signed_chain(disks, boots):
-    boot = boots["signed"]
+@pytest.mark.parametrize("name", ["signed", "iso"])
+def test_secure_boot_firmware_starts_the_built_artifacts(disks, boots, name):
+    """The raw disk and the ISO as the modules built them (their EFI partitions hold the image's signed shim and
+    GRUB, CONFORMANCE 5.10/5.11/6.4) start under Secure Boot and the guest kernel sees it enabled."""
+    boot = boots[name]
     result, console = boot["result"], boot["console"]
     assert not result.get("failed"), result.get("msg", "") + boot["proc"].stdout[-2000:]
     assert result["secure_boot"] is True and result["firmware"] == "uefi"
@@ -180,8 +200,8 @@ def test_secure_boot_firmware_starts_the_signed_chain(disks, boots):
     assert "login:" in result["marker_line"]
     assert "secureboot: Secure boot enabled" in console  # the guest kernel saw Secure Boot on
     assert "Access Denied" not in console
-    print("secure boot, signed chain: %.1f s to the login prompt (%.1f s with ansible-playbook)" % (
-        result["seconds"], boot["elapsed"]))
+    print("secure boot, built %s: %.1f s to the login prompt (%.1f s with ansible-playbook)" % (
+        name, result["seconds"], boot["elapsed"]))
 
 
 def test_secure_boot_firmware_refuses_the_unsigned_grub(disks, boots):

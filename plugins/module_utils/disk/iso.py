@@ -6,8 +6,10 @@
 Layout (CONFORMANCE 5.4-5.12, the Kairos live layout enki writes): volume ``COS_LIVE`` with Joliet;
 ``/rootfs.squashfs`` (zstd, all cores); ``/boot/kernel``, ``/boot/initrd``; ``/boot/grub2/grub.cfg`` with the CanvOS
 menu (disk.menu); El Torito BIOS (``/boot/x86_64/loader/eltorito.img``, GRUB i386-pc-eltorito) and EFI
-(``/boot/uefi.img``, FAT ``COS_GRUB``, GRUB x86_64-efi at ``EFI/BOOT/BOOTX64.EFI``), GRUB's hybrid MBR plus a GPT ESP
-entry for USB sticks; ``/files-iso/config.yaml`` = user data; content bundles cut into 3 GB parts
+(``/boot/uefi.img``, FAT ``COS_GRUB``, disk.esp: the image's signed shim at ``EFI/BOOT/bootx64.efi`` and its signed
+GRUB beside it, else the builder's GRUB x86_64-efi; the chainload ``grub.cfg`` also at ``/EFI/BOOT/`` and
+``/EFI/ubuntu/`` of the ISO's own filesystem, where the signed GRUB started from a CD looks), GRUB's hybrid MBR
+plus a GPT ESP entry for USB sticks; ``/files-iso/config.yaml`` = user data; content bundles cut into 3 GB parts
 ``<name>_partNN`` with ``xorriso -cut_out`` (no split copies, so a sparse bundle costs no disk space);
 ``/opt/spectrocloud/clusterconfig/spc.tgz``; ``/.edge_custom_config.yaml``.
 """
@@ -20,6 +22,7 @@ import os
 import shutil
 import time
 
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import esp
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.grub import (
     GRUB_LIB, bios_core_command, efi_standalone_command)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.menu import LIVE_LABEL, early_grub_cfg
@@ -37,40 +40,38 @@ def iso_uuid_date(when=None):
 GRUB_DIR = "boot/grub2"
 ELTORITO = "boot/x86_64/loader/eltorito.img"
 ESP_IMAGE = "boot/uefi.img"
-ESP_LABEL = "COS_GRUB"
 USER_DATA = "files-iso/config.yaml"
 EDGE_CUSTOM_CONFIG = ".edge_custom_config.yaml"
 CLUSTERCONFIG = "opt/spectrocloud/clusterconfig/spc.tgz"
 CONTENT_DIR = "opt/spectrocloud/content"
 
 
-def iso_script(paths, iso_uuid_date_value, parts, squashfs_level=DEFAULT_SQUASHFS_LEVEL, processors=None):
-    """The ISO build as shell commands.
-
-    ``paths``: rootfs, stage (ISO tree, already holding config files, kernel, initrd and grub.cfg), grub (work dir for
-    GRUB images), output (temporary ISO path), grub_lib (/usr/lib/grub). ``parts``: content_parts() with each part's
-    ``src`` = the bundle's path as the script sees it.
-    """
+def iso_grub_script(paths):
+    """The builder's GRUB images: the BIOS El Torito core image and the standalone EFI GRUB (the ESP's fallback
+    loader when the installer image has no signed shim and GRUB)."""
     stage, grub, lib = paths["stage"], paths["grub"], paths["grub_lib"]
-    esp = "%s/%s" % (stage, ESP_IMAGE)
-    lines = [
-        # GRUB images and the ESP are built in the background while mksquashfs keeps every core busy
-        "step squashfs",
+    return script([
+        "step grub",
         "mkdir -p %s %s" % (q(os.path.dirname("%s/%s" % (stage, ELTORITO))), q(grub)),
-        "(",
         bios_core_command(lib, "i386-pc-eltorito", "/" + GRUB_DIR, "%s/early-bios.cfg" % grub,
                           "%s/%s" % (stage, ELTORITO)),
         efi_standalone_command(lib, "%s/BOOTX64.EFI" % grub, "%s/early-efi.cfg" % grub),
-        "esp_kib=$(( $(stat -c %%s %s) / 1024 + 1024 ))" % q("%s/BOOTX64.EFI" % grub),
-        "rm -f %s" % q(esp),
-        "mkfs.vfat -C -n %s %s \"$esp_kib\" >/dev/null" % (ESP_LABEL, q(esp)),
-        "mmd -i %s ::/EFI ::/EFI/BOOT" % q(esp),
-        "mcopy -i %s %s ::/EFI/BOOT/BOOTX64.EFI" % (q(esp), q("%s/BOOTX64.EFI" % grub)),
-        ") > %s 2>&1 &" % q("%s/grub.log" % grub),
-        "grub_pid=$!",
-        squashfs_command(paths["rootfs"], "%s/rootfs.squashfs" % stage, squashfs_level, processors),
-        "step grub",
-        "if ! wait \"$grub_pid\"; then cat %s; exit 1; fi" % q("%s/grub.log" % grub),
+        "step grub-done",
+    ])
+
+
+def iso_script(paths, iso_uuid_date_value, parts, esp_bytes, squashfs_level=DEFAULT_SQUASHFS_LEVEL,
+               processors=None):
+    """The ISO build as shell commands.
+
+    ``paths``: rootfs, stage (ISO tree, already holding config files, kernel, initrd, grub.cfg and the El Torito
+    image), esp (the ESP's staged tree, disk.esp), output (temporary ISO path), grub_lib (/usr/lib/grub).
+    ``esp_bytes``: the ESP image's size. ``parts``: content_parts() with each part's ``src`` = the bundle's path as
+    the script sees it.
+    """
+    lines = ["step esp"] + esp.image_commands("%s/%s" % (paths["stage"], ESP_IMAGE), paths["esp"], esp_bytes) + [
+        "step squashfs",
+        squashfs_command(paths["rootfs"], "%s/rootfs.squashfs" % paths["stage"], squashfs_level, processors),
         "step iso",
         " ".join(q(c) for c in xorriso_command(paths, iso_uuid_date_value, parts))
         + " 2>&1 | grep -v -E 'UPDATE|^$' || test \"${PIPESTATUS[0]}\" = 0",
@@ -133,17 +134,28 @@ class IsoArtifact:
         ctx.write(os.path.join(grub, "early-efi.cfg"), early_grub_cfg("--fs-uuid %s" % uuid, prefix, chain=True))
 
     def assemble(self, ctx):
-        """Squash, make the GRUB images and pack the ISO at ``ctx.tmp_output``."""
+        """The GRUB images, the ESP's plan (signed shim and GRUB of the image, else the builder's GRUB), then
+        squash and pack the ISO at ``ctx.tmp_output``."""
         w = ctx.paths["work"]
+        paths = {"rootfs": ctx.tree, "stage": w + "/iso", "grub": w + "/grub", "esp": w + "/esp",
+                 "output": ctx.paths["output"], "grub_lib": GRUB_LIB}
+        ctx.write(os.path.join(ctx.work, "grub.sh"), iso_grub_script(paths))
+        ctx.run(w + "/grub.sh")
+        # the signed GRUB's chainload configuration finds the ISO by its volume label and loads its menu
+        plan = esp.plan(ctx.rootfs, LIVE_LABEL, "/%s/grub.cfg" % GRUB_DIR,
+                        os.path.join(ctx.work, "grub", "BOOTX64.EFI"))
+        esp.stage_tree(plan, os.path.join(ctx.work, "esp"))
+        esp.stage_configs(plan, os.path.join(ctx.work, "iso"))
+        for warning in plan["warnings"]:
+            ctx.progress("warning: %s" % warning)
         parts = [dict(p, src="%s/%s" % (ctx.paths["content"][p["dir"]], os.path.basename(p["path"])))
                  for p in self.request.parts]
-        ctx.write(os.path.join(ctx.work, "build.sh"), iso_script(
-            {"rootfs": ctx.tree, "stage": w + "/iso", "grub": w + "/grub", "output": ctx.paths["output"],
-             "grub_lib": GRUB_LIB}, self.date_value, parts, self.request.squashfs_level))
+        ctx.write(os.path.join(ctx.work, "build.sh"), iso_script(paths, self.date_value, parts, esp.size_of(plan),
+                                                                 self.request.squashfs_level))
         ctx.progress("building %s (kernel %s, initrd %s, %d content parts)" % (
             os.path.basename(self.request.output), ctx.kernel_rel, ctx.initrd_rel, len(parts)))
         ctx.run(w + "/build.sh")
-        return {}
+        return {"esp": esp.summary(plan), "warnings": list(plan["warnings"])}
 
     @staticmethod
     def extras(_output):

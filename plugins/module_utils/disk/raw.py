@@ -3,13 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The raw disk image (CanvOS cloud image layout), built without loop devices.
 
-GPT with 1 EFI (FAT ``COS_GRUB``), 2 OEM (ext2 ``COS_OEM``: user data as ``90_custom.yaml``, ``grubenv`` with
-``next_entry=recovery``, ``01_reset.yaml`` that adds the state and persistent partitions at first boot), 3 RECOVERY
-(ext2 ``COS_RECOVERY``: ``/cOS/recovery.squashfs``, ``/cOS/vmlinuz``, ``/cOS/initrd``, ``/grub2/grub.cfg``), optional
-4 CONTENT (ext4 ``COS_CONTENT``: ``bundle-content/``, ``spc-config/``, ``edge-config/``), and a 1 MiB BIOS boot
-partition last holding GRUB's core image. Every filesystem is made in a file of its own size (``mkfs -d`` /
-``mkfs.vfat -C`` + mtools) and copied in with ``dd conv=notrunc,sparse``, so the image stays sparse. Two phases: the
-squashfs and GRUB images first (their sizes decide the partition table), then the filesystems and the disk.
+GPT with 1 EFI (FAT ``COS_GRUB``, disk.esp: the image's signed shim and GRUB, else the builder's GRUB), 2 OEM
+(ext2 ``COS_OEM``: user data as ``90_custom.yaml``, ``grubenv`` with ``next_entry=recovery``, ``01_reset.yaml``
+that adds the state and persistent partitions at first boot), 3 RECOVERY (ext2 ``COS_RECOVERY``:
+``/cOS/recovery.squashfs``, ``/cOS/vmlinuz``, ``/cOS/initrd``, ``/grub2/grub.cfg``), optional 4 CONTENT (ext4
+``COS_CONTENT``: ``bundle-content/``, ``spc-config/``, ``edge-config/``), and a 1 MiB BIOS boot partition last
+holding GRUB's core image. Every filesystem is made in a file of its own size (``mkfs -d`` / ``mkfs.vfat -C`` +
+mtools) and copied in with ``dd conv=notrunc,sparse``, so the image stays sparse. Two phases: the squashfs and GRUB
+images first (their sizes and the ESP's plan decide the partition table), then the filesystems and the disk.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,6 +21,7 @@ import os
 import shutil
 import subprocess
 
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import esp
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.gpt import (
     MIB, install_bios_boot, plan_raw_layout, sfdisk_script)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.grub import (
@@ -53,17 +55,9 @@ def raw_prepare_script(paths, bios_boot=True, squashfs_level=DEFAULT_SQUASHFS_LE
 
 def raw_assemble_script(paths, layout):
     """Raw disk, phase 2: each filesystem in a file of its partition's size, the GPT, dd at the offsets."""
-    work, grub, out = paths["work"], paths["grub"], paths["output"]
+    work, out = paths["work"], paths["output"]
     parts = {p["name"]: p for p in layout["partitions"]}
-    esp = "%s/efi.img" % work
-    lines = [
-        "step filesystems",
-        "rm -f %s" % q(esp),
-        "mkfs.vfat -C -n COS_GRUB %s %d >/dev/null" % (q(esp), parts["efi"]["bytes"] // 1024),
-        "mmd -i %s ::/EFI ::/EFI/BOOT" % q(esp),
-        "mcopy -i %s %s ::/EFI/BOOT/BOOTX64.EFI" % (q(esp), q("%s/BOOTX64.EFI" % grub)),
-        "mcopy -i %s %s ::/EFI/BOOT/grub.cfg" % (q(esp), q("%s/early-efi.cfg" % grub)),
-    ]
+    lines = ["step filesystems"] + esp.image_commands("%s/efi.img" % work, "%s/esp" % work, parts["efi"]["bytes"])
     for name, label, fstype in FILESYSTEMS:
         if name in parts:
             lines.append("rm -f %s" % q("%s/%s.img" % (work, name)))
@@ -169,8 +163,15 @@ class RawArtifact:
         ctx.progress("building %s (kernel %s, initrd %s)" % (os.path.basename(request.output), ctx.kernel_rel,
                                                              ctx.initrd_rel))
         ctx.run(w + "/prepare.sh")
+        # the ESP from the image's signed shim and GRUB (copied out before the tree is dropped), else the builder's
+        # GRUB; the signed GRUB's chainload configuration loads the recovery partition's menu
+        plan = esp.plan(ctx.rootfs, "COS_RECOVERY", "/grub2/grub.cfg", os.path.join(work, "grub", "BOOTX64.EFI"))
+        esp.stage_tree(plan, os.path.join(work, "esp"))
+        esp_bytes = esp.size_of(plan)
+        for warning in plan["warnings"]:
+            ctx.progress("warning: %s" % warning)
         ctx.drop_rootfs()
-        layout = plan_raw_layout(os.path.getsize(os.path.join(work, "grub", "BOOTX64.EFI")),
+        layout = plan_raw_layout(esp_bytes,
                                  tree_bytes(os.path.join(work, "oem")), tree_bytes(os.path.join(work, "recovery")),
                                  request.content_bytes(), request.bios_boot)
         recovery = next(p for p in layout["partitions"] if p["name"] == "recovery")
@@ -187,7 +188,8 @@ class RawArtifact:
                 core_img = handle.read()
             install_bios_boot(ctx.tmp_output, boot_img, core_img, bios["start"])
         return {"partitions": [{k: p[k] for k in ("number", "name", "start", "size", "type")}
-                               for p in layout["partitions"]]}
+                               for p in layout["partitions"]],
+                "esp": esp.summary(plan), "warnings": list(plan["warnings"])}
 
     @staticmethod
     def extras(output):

@@ -200,7 +200,7 @@ class DiskRequest:  # pylint: disable=too-many-instance-attributes
     def digest(self, image_id, builder):
         """The digest of every input that decides the artifact (compared with the stamp beside it)."""
         inputs = {
-            "kind": self.kind, "format": 2, "image": image_id, "name": self.name, "grub": self.grub_cfg(),
+            "kind": self.kind, "format": 3, "image": image_id, "name": self.name, "grub": self.grub_cfg(),
             "user_data": file_fingerprint(self.user_data), "clusterconfig": file_fingerprint(self.clusterconfig),
             "edge_custom_config": file_fingerprint(self.edge_custom_config),
             "local_ui": file_fingerprint(self.local_ui),

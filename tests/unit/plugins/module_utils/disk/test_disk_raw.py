@@ -41,7 +41,10 @@ def test_sfdisk_script_and_raw_scripts(tmp_path):
     prep = raw.raw_prepare_script(PATHS)
     assert "/work/recovery/cOS/recovery.squashfs" in prep and "-O i386-pc " in prep
     assembled = raw.raw_assemble_script(PATHS, layout)
-    assert "mkfs.vfat -C -n COS_GRUB" in assembled
+    assert "mkfs.vfat -C -n COS_GRUB /work/efi.img %d >/dev/null" % (layout["partitions"][0]["bytes"] // 1024) \
+        in assembled
+    assert "MTOOLS_SKIP_CHECK=1 mcopy -s -i /work/efi.img /work/esp/EFI ::/" in assembled  # disk.esp's staged tree
+    assert "BOOTX64.EFI" not in assembled and "early-efi.cfg" not in assembled
     assert "mkfs.ext2 -q -F -L COS_OEM -d /work/oem" in assembled
     assert "mkfs.ext2 -q -F -L COS_RECOVERY -d /work/recovery" in assembled
     assert "COS_CONTENT" not in assembled
