@@ -66,7 +66,7 @@ def test_two_hosts_build_each_image_once_and_one_iso(docker_engine, second_engin
     # The second engine's bridge has no NAT (it must leave the first engine's iptables alone), so its builds cannot
     # reach a package mirror: the openSUSE stand-in, whose package steps are recorded rather than downloaded
     # (labelled stand-in), keeps both hosts' base stages offline. The OS does not matter to how a fleet deals out
-    # the matrix.
+    # the matrix (the repository stays the guide's image_repo, ubuntu).
     variables = dict(standin_images.config_overrides, image_registry="%s/%s" % (registry.host, namespace),
                      os_distribution="opensuse-leap", os_version="15.6",
                      custom_tag=custom_tag, k8s_version=VERSIONS, user_data_edge_host_token=TOKEN)
@@ -79,7 +79,7 @@ def test_two_hosts_build_each_image_once_and_one_iso(docker_engine, second_engin
     assert TOKEN not in first.output
 
     tags = ["k3s-%s-v4.9.21-%s" % (version, custom_tag) for version in VERSIONS]
-    assert registry.tags("%s/opensuse-leap" % namespace) == sorted(tags)
+    assert registry.tags("%s/ubuntu" % namespace) == sorted(tags)
     record = build_record(first.stdout)
     by_host = {}
     for image in record["provider_images"]:
@@ -87,7 +87,7 @@ def test_two_hosts_build_each_image_once_and_one_iso(docker_engine, second_engin
         by_host.setdefault(image["host"], []).append(image["k8s_version"])
     # Host i of n builds versions i, i+n, ...: every version once, on one host.
     assert by_host == {"fleet-a": VERSIONS[0::2], "fleet-b": VERSIONS[1::2]}
-    repository = "%s/opensuse-leap" % variables["image_registry"]
+    repository = "%s/ubuntu" % variables["image_registry"]
     engines = {"fleet-a": docker_engine.client, "fleet-b": second_engine.client}
     for host, versions in by_host.items():
         assert local_tags(engines[host], repository) == sorted(
