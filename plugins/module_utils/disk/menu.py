@@ -6,8 +6,8 @@
 The ISO menu is our own text with the function of CanvOS v4.10.0's ``overlay/files-iso/boot/grub2/grub.cfg``: the same
 titles, order, kernel arguments token by token, default entry, timeout, font and EFI "Text mode" entry. It differs
 where CanvOS has a flaw: no ``search`` for ``/boot/kernel.xz`` (a file never written, so the search only fails; the
-root stays the ISO, as the loader set it), and a serial terminal beside the screen when the machine has a serial port
-(BMC consoles and headless boxes see the menu).
+root stays the ISO, as the loader set it), a serial terminal beside the screen when the machine has a serial port
+(BMC consoles and headless boxes see the menu), and no "can't find command" from GRUBs without ``hiddenentry``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -105,6 +105,11 @@ def iso_grub_cfg(default_entry=0, timeout=5, debug=False, extra_args="", kernel=
     for title, args in ISO_MENU:
         lines += _entry(title, kernel, initrd, kernel_args(args, debug, extra_args))
     lines += [
+        "# GRUBs without the hiddenentry command (Debian's signed one) would print \"can't find command\": they",
+        "# call this quiet function instead (a command of that name, where there is one, comes first)",
+        "function hiddenentry {",
+        "    set textmode_entry=none",
+        "}",
         'if [ "${grub_platform}" = "efi" ]; then',
         '    hiddenentry "Text mode" --hotkey "t" {',
         "        set textmode=true",

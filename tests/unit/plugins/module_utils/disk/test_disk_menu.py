@@ -139,3 +139,13 @@ def test_early_config():
         "search --no-floppy --label COS_RECOVERY --set=root\nset prefix=($root)/grub2\n")
     assert menu.early_grub_cfg("--fs-uuid X", "/boot/grub", chain=True).endswith(
         "configfile ($root)/boot/grub/grub.cfg\n")
+
+
+def test_iso_menu_guards_hiddenentry_for_grubs_without_it():
+    """Debian's signed GRUB has no hiddenentry command: a quiet function of that name is defined first (at top level,
+    where GRUB allows functions); GRUB runs a command of that name before a function, so openSUSE's still hides the
+    entry."""
+    text = menu.iso_grub_cfg()
+    function = text.index("function hiddenentry {\n    set textmode_entry=none\n}\n")
+    assert function < text.index('hiddenentry "Text mode"')
+    assert text[:function].count("\nif ") == text[:function].count("\nfi\n")  # not inside an if block
