@@ -1,11 +1,16 @@
 """The raw disk's first boot (CONFORMANCE 6.6 step 1): UEFI firmware, the image's shim and GRUB, the recovery
-partition's menu, and the entry the OEM partition's ``grubenv`` names in ``next_entry``.
+partition's menu, and the entry the OEM partition's ``grubenv`` names: ``next_entry`` for one boot, else
+``saved_entry``, which may name an entry of a ``/grubmenu`` found on any partition (after the reset, the state
+partition's copy of the recovery system's ``grubmenu.cfg``).
 
 Booted under QEMU (TCG, OVMF) through the edgeforge.artifacts.boot_check module, stopped as soon as the kernel prints
 its command line on the serial console (booting the recovery system itself is the business of test_boot_check.py).
-Two boots, in parallel, one emulated CPU each: the image as built (``next_entry=recovery``: the recovery entry's
-command line, without ``kairos.reset``) and a copy whose ``grubenv`` names the reset entry (its command line ends in
-``kairos.reset``), so the test shows GRUB follows the environment block rather than its default entry.
+Three boots, in parallel, one emulated CPU each: the image as built (``next_entry=recovery``: the recovery entry's
+command line, without ``kairos.reset``); a copy whose ``grubenv`` names the reset entry in ``next_entry`` and the
+registration entry in ``saved_entry`` (its command line ends in ``kairos.reset``: next_entry comes first); and a copy
+with only ``saved_entry=registration`` and a ``/grubmenu`` on the OEM partition (its command line ends in
+``stylus.registration``: saved_entry is the default and the sourced file's entry exists). So the test shows GRUB
+follows the environment block and the sourced menu rather than its default entry.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import subprocess
 
 import pytest
 
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import menu
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.oem import grubenv
 from tests.integration.disk_artifacts import built_raw, run_module
 
@@ -33,16 +39,29 @@ def _oem_offset(path):
     return next(p for p in table["partitions"] if p.get("name") == "oem")["start"] * 512
 
 
-def _with_next_entry(source, target, entry, tmp_path):
-    """A sparse copy of the disk whose OEM grubenv names ``entry`` (written with debugfs at the partition's offset)."""
+# A stand-in for the state partition's /grubmenu after the reset: a registration entry that boots the recovery
+# kernel (the disk has no state partition yet) with the token the real entry appends.
+TEST_GRUBMENU = """\
+menuentry "Registration entry of the sourced grubmenu (test)" --id registration {
+    search --no-floppy --label COS_RECOVERY --set=root
+    linux ($root)/cOS/vmlinuz %s stylus.registration
+    initrd ($root)/cOS/initrd
+}
+""" % " ".join(menu.RAW_LIVE_ARGS + menu.RAW_CONSOLE_ARGS)
+
+
+def _with_oem_files(source, target, files, tmp_path):
+    """A sparse copy of the disk with ``files`` ({name: bytes}) at the root of its OEM partition (written with debugfs
+    at the partition's offset, an existing file of the name replaced)."""
     subprocess.run(["cp", "--sparse=always", source, target], check=True)
-    env = tmp_path / "grubenv"
-    env.write_bytes(grubenv(next_entry=entry))
     image = "%s?offset=%d" % (target, _oem_offset(target))
-    for command in ("rm /grubenv", "write %s grubenv" % env):
-        subprocess.run(["debugfs", "-w", "-R", command, image], capture_output=True, check=True)
-    written = subprocess.run(["debugfs", "-R", "cat /grubenv", image], capture_output=True, check=True).stdout
-    assert written == env.read_bytes()
+    for name, data in files.items():
+        local = tmp_path / ("%s-%s" % (os.path.basename(target), name))
+        local.write_bytes(data)
+        subprocess.run(["debugfs", "-w", "-R", "rm /%s" % name, image], capture_output=True, check=False)
+        subprocess.run(["debugfs", "-w", "-R", "write %s %s" % (local, name), image], capture_output=True, check=True)
+        written = subprocess.run(["debugfs", "-R", "cat /%s" % name, image], capture_output=True, check=True).stdout
+        assert written == data
     return target
 
 
@@ -60,12 +79,19 @@ def first_boots(docker_engine, standin_images, tmp_path_factory):
     assert not raw["result"].get("failed"), raw["result"].get("msg")
     work = tmp_path_factory.mktemp("first-boot")
     built = raw["result"]["raw_path"]
-    reset = _with_next_entry(built, str(work / "reset.raw"), "statereset", work)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {"built": pool.submit(_boot, built, str(work / "built")),
-                   "reset": pool.submit(_boot, reset, str(work / "reset"))}
+    grubmenu = TEST_GRUBMENU.encode()
+    copies = {
+        "reset": {"grubenv": grubenv(next_entry="statereset", saved_entry="registration"), "grubmenu": grubmenu},
+        "saved": {"grubenv": grubenv(saved_entry="registration"), "grubmenu": grubmenu},
+    }
+    paths = {"built": built}
+    paths.update({name: _with_oem_files(built, str(work / ("%s.raw" % name)), files, work)
+                  for name, files in copies.items()})
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(paths)) as pool:
+        futures = {name: pool.submit(_boot, path, str(work / name)) for name, path in paths.items()}
         boots = {name: future.result() for name, future in futures.items()}
-    os.unlink(reset)
+    for name in copies:
+        os.unlink(paths[name])
     return boots
 
 
@@ -91,6 +117,18 @@ def test_first_boot_takes_the_recovery_entry(first_boots):
 
 
 def test_grub_follows_the_oem_grubenv(first_boots):
-    """The same disk with next_entry=statereset boots the reset entry: the entry comes from the OEM grubenv."""
+    """The same disk with next_entry=statereset boots the reset entry: the entry comes from the OEM grubenv, and
+    next_entry comes before saved_entry (registration, whose entry the sourced /grubmenu defines)."""
     args = _command_line(first_boots["reset"])
     assert "root=live:LABEL=COS_RECOVERY" in args and args[-1] == "kairos.reset"
+    assert "stylus.registration" not in args
+
+
+def test_saved_entry_names_an_entry_of_a_sourced_grubmenu(first_boots):
+    """A copy with saved_entry=registration (no next_entry) and /grubmenu on the OEM partition boots the sourced
+    file's registration entry: saved_entry is the default, and /grubmenu is found by file and sourced (without either,
+    GRUB takes the first entry, recovery)."""
+    args = _command_line(first_boots["saved"])
+    assert args[-1] == "stylus.registration" and "kairos.reset" not in args
+    with open(first_boots["saved"]["log"], encoding="utf-8", errors="replace") as handle:
+        assert "Registration entry of the sourced grubmenu (test)" in handle.read()
