@@ -152,6 +152,58 @@ def test_recovery_holds_the_image(raw, tmp_path):
     assert "root=live:LABEL=COS_RECOVERY rd.live.dir=/cOS rd.live.squashimg=recovery.squashfs" in cfg
 
 
+CLOUD_FILES = {"etc/kairos/branding/grubmenu.cfg": "-rw-r--r--", "system/oem/custom-post-reset.yaml": "-rw-r--r--",
+               "opt/spectrocloud/scripts/cloud-content.sh": "-rwxr-xr-x",
+               "opt/spectrocloud/scripts/cloud-extend-persistent.sh": "-rwxr-xr-x"}
+
+
+def test_recovery_system_holds_the_cloud_extras(raw, docker_engine, standin_images, tmp_path):
+    """CONFORMANCE 6.2, 6.6: the recovery squashfs (cut out of the disk with debugfs, read with unsquashfs) holds the
+    four cloud files, root-owned with their modes, with the reset and registration entries, the after-reset and
+    network stages; the installer image itself (the ISO's) does not."""
+    path = raw["result"]["raw_path"]
+    squashfs = tmp_path / "recovery.squashfs"
+    squashfs.write_bytes(_debugfs(path, _offset(path, "recovery"), "cat /cOS/recovery.squashfs"))
+    listing = subprocess.run(["unsquashfs", "-lls", "-d", "", str(squashfs)] + list(CLOUD_FILES),
+                             capture_output=True, text=True, check=True).stdout
+    found = {line.split()[-1].lstrip("/"): (line.split()[0], line.split()[1]) for line in listing.splitlines()
+             if line.startswith("-")}
+    assert found == {name: (mode, "root/root") for name, mode in CLOUD_FILES.items()}
+
+    def read(name):
+        return subprocess.run(["unsquashfs", "-cat", str(squashfs), name], capture_output=True, text=True,
+                              check=True).stdout
+
+    menu = read("etc/kairos/branding/grubmenu.cfg")
+    reset = menu.split('menuentry "Palette eXtended Kubernetes Edge Reset" --id statereset {', 1)[1].split("\n}")[0]
+    assert "--label COS_RECOVERY" in reset and "/cOS/recovery.squashfs" in reset and "/cOS/recovery.img" in reset
+    assert "kairos.reset\n" in reset
+    registration = menu.split('menuentry "Palette eXtended Kubernetes Edge Registration" --id registration {',
+                              1)[1].split("\n}")[0]
+    assert "--label COS_STATE" in registration and "set img=/cOS/active.img" in registration
+    assert "stylus.registration\n" in registration
+    stages = yaml.safe_load(read("system/oem/custom-post-reset.yaml"))["stages"]
+    commands = " ; ".join(c for item in stages["after-reset"] for c in item["commands"])
+    for command in ("rm -f /oem/80_stylus.yaml", "grub2-editenv /oem/grubenv set saved_entry=registration",
+                    "kairos-agent bootentry --select registration", "findfs PARTLABEL=persistent)\" /usr/local",
+                    "bash /opt/spectrocloud/scripts/content.sh", "/usr/local/bin/agent-provider-stylus",
+                    "/usr/local/bin/palette-tui", "/usr/local/bin/helm", "/usr/local/installer.log"):
+        assert command in commands
+    assert stages["network"][0]["if"] == "[ -f /run/cos/active_mode ]"
+    assert stages["network"][0]["commands"] == ["bash /opt/spectrocloud/scripts/cloud-content.sh",
+                                                "bash /opt/spectrocloud/scripts/cloud-extend-persistent.sh"]
+    content = read("opt/spectrocloud/scripts/cloud-content.sh")
+    for step in ("blkid -L COS_CONTENT", "content-extract", "spc-config", ".edge_custom_config.yaml", "wipefs -a",
+                 "parted -s"):
+        assert step in content
+    assert "resize2fs" in read("opt/spectrocloud/scripts/cloud-extend-persistent.sh")
+    # one installer image for ISO and raw disk: the extras are not in the image the ISO is made of
+    image = installer_image(docker_engine, standin_images)
+    out = docker_engine.client.containers.run(image, ["sh", "-c", "ls /" + " /".join(CLOUD_FILES) + " 2>&1 || true"],
+                                              remove=True, entrypoint=[]).decode()
+    assert out.count("No such file") == len(CLOUD_FILES), out
+
+
 def test_content_partition(raw):
     path = raw["result"]["raw_path"]
     offset = _offset(path, "content")

@@ -6,8 +6,8 @@
 The ISO menu is our own text with the function of CanvOS v4.10.0's ``overlay/files-iso/boot/grub2/grub.cfg``: the same
 titles, order, kernel arguments token by token, default entry, timeout, font and EFI "Text mode" entry. It differs
 where CanvOS has a flaw: no ``search`` for ``/boot/kernel.xz`` (a file never written, so the search only fails; the
-root stays the ISO, as the loader set it), and a serial terminal beside the screen when the machine has a serial port
-(BMC consoles and headless boxes see the menu).
+root stays the ISO, as the loader set it), a serial terminal beside the screen when the machine has a serial port
+(BMC consoles and headless boxes see the menu), and no "can't find command" from GRUBs without ``hiddenentry``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -44,7 +44,8 @@ RAW_MENU = (
     ("Palette eXtended Kubernetes Edge Recovery", "recovery", RAW_LIVE_ARGS + RAW_CONSOLE_ARGS),
     ("Palette eXtended Kubernetes Edge Reset", "statereset", RAW_LIVE_ARGS + RAW_CONSOLE_ARGS + ("kairos.reset",)),
 )
-# The OEM partition's grubenv may name the entry of the next boot (first boot: recovery); it is taken once.
+# The OEM partition's grubenv chooses the entry (CONFORMANCE 6.6 step 1): next_entry for one boot (first boot:
+# recovery; cleared once read), else saved_entry for every boot (set after the reset: registration).
 RAW_NEXT_ENTRY = (
     "if search --no-floppy --label COS_OEM --set=oem; then",
     "    if [ -f (${oem})/grubenv ]; then",
@@ -54,7 +55,16 @@ RAW_NEXT_ENTRY = (
     '        set default="${next_entry}"',
     "        set next_entry=",
     "        save_env -f (${oem})/grubenv next_entry",
+    '    elif [ -n "${saved_entry}" ]; then',
+    '        set default="${saved_entry}"',
     "    fi",
+    "fi",
+)
+# Entries a later stage adds: the reset copies the recovery system's /etc/kairos/branding/grubmenu.cfg to the state
+# partition's /grubmenu (registration, statereset). Sourced after our own entries, so an id both define is ours.
+RAW_EXTRA_MENU = (
+    "if search --no-floppy --file /grubmenu --set=extra_menu; then",
+    "    source (${extra_menu})/grubmenu",
     "fi",
 )
 
@@ -105,6 +115,11 @@ def iso_grub_cfg(default_entry=0, timeout=5, debug=False, extra_args="", kernel=
     for title, args in ISO_MENU:
         lines += _entry(title, kernel, initrd, kernel_args(args, debug, extra_args))
     lines += [
+        "# GRUBs without the hiddenentry command (Debian's signed one) would print \"can't find command\": they",
+        "# call this quiet function instead (a command of that name, where there is one, comes first)",
+        "function hiddenentry {",
+        "    set textmode_entry=none",
+        "}",
         'if [ "${grub_platform}" = "efi" ]; then',
         '    hiddenentry "Text mode" --hotkey "t" {',
         "        set textmode=true",
@@ -116,7 +131,8 @@ def iso_grub_cfg(default_entry=0, timeout=5, debug=False, extra_args="", kernel=
 
 
 def raw_grub_cfg(default_entry=0, timeout=5, debug=False, extra_args="", kernel=RAW_KERNEL, initrd=RAW_INITRD):
-    """COS_RECOVERY:/grub2/grub.cfg of the raw disk: boot the recovery system (or reset from it)."""
+    """COS_RECOVERY:/grub2/grub.cfg of the raw disk: boot the recovery system (or reset from it), or the entry the OEM
+    grubenv names, which may be one of a ``/grubmenu`` found on any partition."""
     lines = [
         "# Palette Edge disk image boot menu (edgeforge.artifacts)",
         "set default=%d" % int(default_entry),
@@ -124,7 +140,7 @@ def raw_grub_cfg(default_entry=0, timeout=5, debug=False, extra_args="", kernel=
     ] + list(SERIAL) + list(RAW_NEXT_ENTRY) + [""]
     for title, entry_id, args in RAW_MENU:
         lines += _entry(title, kernel, initrd, kernel_args(args, debug, extra_args), "--label COS_RECOVERY", entry_id)
-    return "\n".join(lines)
+    return "\n".join(lines + list(RAW_EXTRA_MENU)) + "\n"
 
 
 def early_grub_cfg(search, prefix, chain=False):

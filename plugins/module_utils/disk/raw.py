@@ -11,6 +11,7 @@ that adds the state and persistent partitions at first boot), 3 RECOVERY (ext2 `
 holding GRUB's core image. Every filesystem is made in a file of its own size (``mkfs -d`` / ``mkfs.vfat -C`` +
 mtools) and copied in with ``dd conv=notrunc,sparse``, so the image stays sparse. Two phases: the squashfs and GRUB
 images first (their sizes and the ESP's plan decide the partition table), then the filesystems and the disk.
+The recovery squashfs gets the cloud extras of disk.cloud (boot entries, after-reset configuration, content scripts).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,7 +22,7 @@ import os
 import shutil
 import subprocess
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import esp
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import cloud, esp
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.gpt import (
     MIB, install_bios_boot, plan_raw_layout, sfdisk_script)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.grub import (
@@ -36,12 +37,17 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.stamps im
 FILESYSTEMS = (("oem", "COS_OEM", "ext2"), ("recovery", "COS_RECOVERY", "ext2"), ("content", "COS_CONTENT", "ext4"))
 
 
-def raw_prepare_script(paths, bios_boot=True, squashfs_level=DEFAULT_SQUASHFS_LEVEL, processors=None):
-    """Raw disk, phase 1: the recovery squashfs and the GRUB images (their sizes decide the partition table)."""
+def raw_prepare_script(paths, bios_boot=True, squashfs_level=DEFAULT_SQUASHFS_LEVEL, processors=None,
+                       excludes=()):
+    """Raw disk, phase 1: the recovery squashfs and the GRUB images (their sizes decide the partition table).
+
+    ``paths["pseudo"]`` (optional): mksquashfs pseudo file definitions adding the cloud extras; ``excludes``: the
+    files of the tree they replace."""
     work, grub, lib = paths["work"], paths["grub"], paths["grub_lib"]
     lines = [
         "step squashfs",
-        squashfs_command(paths["rootfs"], "%s/recovery/cOS/recovery.squashfs" % work, squashfs_level, processors),
+        squashfs_command(paths["rootfs"], "%s/recovery/cOS/recovery.squashfs" % work, squashfs_level, processors,
+                         paths.get("pseudo"), excludes),
         "step grub",
         "mkdir -p %s" % q(grub),
         efi_standalone_command(lib, "%s/BOOTX64.EFI" % grub, "%s/early-efi.cfg" % grub),
@@ -108,6 +114,7 @@ class RawArtifact:
 
     def __init__(self, request):
         self.request = request
+        self.excludes = []
 
     def result(self):
         return {"raw_path": self.request.output, "sha256_path": self.request.output + ".sha256"}
@@ -137,6 +144,10 @@ class RawArtifact:
         # the first boot takes the chosen entry once (recovery by default, as CanvOS's image)
         with open(os.path.join(oem, "grubenv"), "wb") as handle:
             handle.write(grubenv(next_entry=ENTRY_IDS[request.default_entry]))
+        # the cloud extras go into the recovery squashfs only: the installer image stays the ISO's
+        cloud.stage(os.path.join(ctx.work, "cloud"))
+        pseudo, self.excludes = cloud.pseudo_definitions(ctx.rootfs, ctx.paths["work"] + "/cloud")
+        ctx.write(os.path.join(ctx.work, "cloud.pf"), pseudo)
         if request.content_bytes():
             self._stage_content(os.path.join(ctx.work, "content"))
 
@@ -157,9 +168,10 @@ class RawArtifact:
         """Phase 1 (squashfs, GRUB), the partition plan, phase 2 (filesystems, disk), then the BIOS boot code."""
         request, work, w = self.request, ctx.work, ctx.paths["work"]
         script_paths = {"rootfs": ctx.tree, "work": w, "grub": w + "/grub", "output": ctx.paths["output"],
-                        "grub_lib": GRUB_LIB}
+                        "grub_lib": GRUB_LIB, "pseudo": w + "/cloud.pf"}
         ctx.write(os.path.join(work, "prepare.sh"), raw_prepare_script(script_paths, request.bios_boot,
-                                                                       request.squashfs_level))
+                                                                       request.squashfs_level,
+                                                                       excludes=self.excludes))
         ctx.progress("building %s (kernel %s, initrd %s)" % (os.path.basename(request.output), ctx.kernel_rel,
                                                              ctx.initrd_rel))
         ctx.run(w + "/prepare.sh")

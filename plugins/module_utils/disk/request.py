@@ -12,7 +12,7 @@ import os
 import re
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError, inputs_digest
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import menu
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import cloud, menu
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.builder_image import builder_recipe_digest
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.stamps import file_fingerprint
 
@@ -211,4 +211,5 @@ class DiskRequest:  # pylint: disable=too-many-instance-attributes
             inputs["part_bytes"] = self.part_bytes
         else:
             inputs["bios_boot"] = self.bios_boot
+            inputs["cloud_files"] = cloud.files_digest()
         return inputs_digest(inputs)

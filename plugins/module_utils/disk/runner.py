@@ -46,13 +46,16 @@ def script(lines):
     return "\n".join([SCRIPT_HEAD] + list(lines)) + "\n"
 
 
-def squashfs_command(rootfs, output, compression_level=None, processors=None):
+def squashfs_command(rootfs, output, compression_level=None, processors=None, pseudo_file=None, excludes=()):
+    """mksquashfs of ``rootfs``; ``pseudo_file`` adds files to it, ``excludes`` (relative paths) leaves files out."""
     cmd = ["mksquashfs", rootfs, output, "-noappend", "-no-progress", "-comp", "zstd", "-b", "1M"]
+    if pseudo_file:
+        cmd += ["-pf", pseudo_file]
     if compression_level:
         cmd += ["-Xcompression-level", str(int(compression_level))]
     cmd += ["-processors", str(int(processors)) if processors else "$(nproc)"]
     # keep the mount points, drop anything a container runtime left inside them
-    cmd += ["-wildcards", "-e", "proc/*", "sys/*", "dev/*", "run/*", "tmp/*"]
+    cmd += ["-wildcards", "-e", "proc/*", "sys/*", "dev/*", "run/*", "tmp/*"] + list(excludes)
     return " ".join(c if c.startswith("$(") else q(c) for c in cmd)
 
 

@@ -139,3 +139,58 @@ def test_early_config():
         "search --no-floppy --label COS_RECOVERY --set=root\nset prefix=($root)/grub2\n")
     assert menu.early_grub_cfg("--fs-uuid X", "/boot/grub", chain=True).endswith(
         "configfile ($root)/boot/grub/grub.cfg\n")
+
+
+def test_iso_menu_guards_hiddenentry_for_grubs_without_it():
+    """Debian's signed GRUB has no hiddenentry command: a quiet function of that name is defined first (at top level,
+    where GRUB allows functions); GRUB runs a command of that name before a function, so openSUSE's still hides the
+    entry."""
+    text = menu.iso_grub_cfg()
+    function = text.index("function hiddenentry {\n    set textmode_entry=none\n}\n")
+    assert function < text.index('hiddenentry "Text mode"')
+    assert text[:function].count("\nif ") == text[:function].count("\nfi\n")  # not inside an if block
+
+
+def _block(text, opening):
+    """The lines of the if block that starts with ``opening`` (up to its own fi)."""
+    lines = text.splitlines()
+    start = lines.index(opening)
+    indent = len(opening) - len(opening.lstrip())
+    end = next(i for i in range(start + 1, len(lines)) if lines[i] == " " * indent + "fi")
+    return lines[start:end + 1]
+
+
+def test_raw_menu_takes_next_entry_once_else_saved_entry():
+    """CONFORMANCE 6.6 step 1: the OEM grubenv's next_entry for one boot (cleared, never saved_entry), otherwise its
+    saved_entry (set after the reset: registration) as the default of every boot."""
+    text = menu.raw_grub_cfg()
+    oem_block = _block(text, "if search --no-floppy --label COS_OEM --set=oem; then")
+    assert oem_block[1:4] == ["    if [ -f (${oem})/grubenv ]; then", "        load_env -f (${oem})/grubenv", "    fi"]
+    assert _block(text, '    if [ -n "${next_entry}" ]; then') == [
+        '    if [ -n "${next_entry}" ]; then',
+        '        set default="${next_entry}"',
+        "        set next_entry=",
+        "        save_env -f (${oem})/grubenv next_entry",
+        '    elif [ -n "${saved_entry}" ]; then',
+        '        set default="${saved_entry}"',
+        "    fi",
+    ]
+    assert text.count("save_env") == 1 and text.index("fi\n", text.index("elif")) < text.index("menuentry")
+
+
+def test_raw_menu_sources_a_grubmenu_found_on_any_partition_after_its_own_entries():
+    """The state partition's /grubmenu (after the reset) adds registration and statereset: searched by file (no label),
+    sourced after our entries, so saved_entry=registration finds its entry and statereset stays ours."""
+    text = menu.raw_grub_cfg()
+    assert _block(text, "if search --no-floppy --file /grubmenu --set=extra_menu; then") == [
+        "if search --no-floppy --file /grubmenu --set=extra_menu; then",
+        "    source (${extra_menu})/grubmenu",
+        "fi",
+    ]
+    assert text.index("source (${extra_menu})/grubmenu") > text.rindex("menuentry")
+    assert text.endswith("fi\n")
+
+
+def test_iso_menu_reads_no_grubenv_and_sources_no_grubmenu():
+    text = menu.iso_grub_cfg()
+    assert "grubenv" not in text and "grubmenu" not in text and "saved_entry" not in text
