@@ -261,6 +261,7 @@ def test_roles_raw_disk_image_and_the_deprecated_installer_iso_variables(docker_
     raw_path = str(build / "role-raw.raw")
     assert facts["result"]["raw_path"] == raw_path == facts["old"]
     assert facts["result"]["sha256"] == open(raw_path + ".sha256", encoding="utf-8").read().split()[0]
+    assert facts["result"]["min_root_volume_gib"] == first_boot_min_gib(raw_path)  # B21, in the role's fact
     warnings = " ".join(proc.output.split())
     for name in ("installer_iso_raw_image", "installer_iso_raw_default_entry"):
         assert "The role variable %s is deprecated" % name in warnings, proc.output
