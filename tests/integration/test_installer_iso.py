@@ -314,7 +314,8 @@ def _iso_role_playbook(path, variables, out):
     lines += ["  roles:", "    - role: edgeforge.artifacts.installer_iso", "  tasks:",
               "    - name: Keep the result fact for the test", "      ansible.builtin.copy:",
               '        content: "{{ installer_iso_result | to_json }}"', "        dest: %s" % json.dumps(str(out)),
-              '        mode: "0600"', "      changed_when: false  # the test's own file: not the role's change"]
+              '        mode: "0600"', "      changed_when: false  # the test's own file: not the role's change",
+              "      check_mode: false"]
     path.write_text("\n".join(lines) + "\n")
     return str(path)
 
@@ -348,6 +349,10 @@ def test_the_iso_pushed_as_an_image(docker_engine, auth_registry, tmp_path):
         "installer_iso_registry_password": auth_registry.password}
     playbook = _iso_role_playbook(tmp_path / "iso-image.yml", variables, out)
     env = {"HOME": str(tmp_path), "DOCKER_CONFIG": str(tmp_path / ".docker")}
+    checked = run_playbook(playbook, env=env, check=True)  # nothing built yet: reported, nothing built or pushed
+    assert checked.rc == 0, checked.output[-4000:]
+    assert json.loads(out.read_text())["image"]["status"] == "would_push"
+    assert auth_registry.tags("%s/%s" % (repo, iso_name)) == [] and not (build / (iso_name + ".iso")).exists()
     first = run_playbook(playbook, env=env, verbosity=3)
     assert first.rc == 0, first.output[-4000:]
     assert auth_registry.password not in first.output
