@@ -117,6 +117,18 @@ allocated:
   returned: when the image exists
   type: int
   sample: 402653184
+min_root_volume_gib:
+  description:
+    - The smallest disk, in GiB (rounded up), the image works on - what an instance's root volume must at least be.
+    - At first boot the recovery system adds the C(state) partition (three times the recovery partition plus 100 MiB,
+      as C(01_reset.yaml) says) and the C(persistent) partition after the last partition; this counts the image's
+      partitions, the state partition, a persistent partition of 10 GiB plus twice the content partition (the
+      bundles are extracted onto it and imported into containerd) and the backup GPT. Read from the image's own
+      partition table.
+    - The C(edgeforge.artifacts.aws_cloud_image) role makes it the AMI's default root volume size.
+  returned: when the image exists
+  type: int
+  sample: 14
 partitions:
   description: The partition table (start and size in 512-byte sectors, GPT type GUID).
   returned: when built

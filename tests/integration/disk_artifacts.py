@@ -260,3 +260,19 @@ def fat_files(image):
         files[rel.lower()] = subprocess.run(["mtype", "-i", image, "::/" + rel], capture_output=True, check=True,
                                             env=env).stdout
     return files
+
+
+def first_boot_min_gib(raw_path, state_mib=None):
+    """The smallest root volume (GiB, rounded up) a raw image needs, worked out here from its partition table as
+    ``sfdisk -J`` reads it: the end of the last partition, the state partition (``state_mib``, as its 01_reset.yaml
+    says; else 3 x recovery + 100 MiB), a persistent partition of 10 GiB plus twice the content partition, and
+    1 MiB for the backup GPT."""
+    mib, gib = 1024 * 1024, 1024 * 1024 * 1024
+    parts = json.loads(subprocess.run(["sfdisk", "-J", raw_path], capture_output=True, text=True,
+                                      check=True).stdout)["partitiontable"]["partitions"]
+    size = {p.get("name"): p["size"] * 512 for p in parts}
+    end = max((p["start"] + p["size"]) * 512 for p in parts)
+    if state_mib is None:
+        state_mib = 3 * size["recovery"] // mib + 100
+    need = end + state_mib * mib + 10 * gib + 2 * size.get("content", 0) + mib
+    return -(-need // gib)

@@ -23,6 +23,7 @@ import uuid
 
 import pytest
 
+from tests.integration.disk_artifacts import first_boot_min_gib
 from tests.integration.helpers import REPO_ROOT, VENV_BIN, ansible_bin, run_playbook
 
 pytestmark = pytest.mark.integration
@@ -272,6 +273,28 @@ def test_playbook_builds_the_raw_image_from_the_installer_image_then_imports_it(
     head = aws.client("s3").head_object(Bucket=BUCKET, Key=key)
     assert head["ContentLength"] < raw.stat().st_size  # the VMDK, not the raw disk
     assert aws.secret_key not in run.output
+    # B21: no volume size given - the root device gets the smallest volume the image's first boot needs (its
+    # partitions plus state and persistent), worked out here from the image's own partition table
+    ebs = images[0]["BlockDeviceMappings"][0]["Ebs"]
+    assert ebs["VolumeSize"] == first_boot_min_gib(str(raw)) > -(-raw.stat().st_size // 1024 ** 3)
+
+
+def test_a_root_volume_set_below_the_minimum_wins_with_a_warning(aws, tmp_path):
+    """A raw image built elsewhere: its minimum given as aws_cloud_image_min_volume_size; the user's smaller
+    aws_cloud_image_volume_size is registered as set, and the run says the first boot will fail."""
+    raw = make_raw_image(tmp_path / "elsewhere.raw")
+    key = unique("palette-edge-small") + ".raw"
+    extra = {"s3_bucket": BUCKET, "region": aws.region, "s3_key": key, "aws_cloud_image_raw_image": raw,
+             "aws_cloud_image_endpoint_url": aws.endpoint_url, "aws_cloud_image_access_key": aws.access_key,
+             "aws_cloud_image_secret_key": aws.secret_key, "aws_cloud_image_create_vmimport_role": True,
+             "aws_cloud_image_poll_interval": 0.05, "aws_cloud_image_part_size_mb": 8,
+             "aws_cloud_image_min_volume_size": 14, "aws_cloud_image_volume_size": 3}
+    run = run_playbook("playbooks/aws.yml", extra)
+    assert run.rc == 0, run.output[-4000:]
+    words = " ".join(run.stdout.split())  # the message may be folded across lines
+    assert "aws_cloud_image_volume_size 3 GiB is below the 14 GiB the raw image needs at first boot" in words, words
+    image = aws.client("ec2").describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"]
+    assert image[0]["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 3
 
 
 def test_playbook_in_check_mode_builds_uploads_and_imports_nothing(aws, docker_engine, standin_images, tmp_path):

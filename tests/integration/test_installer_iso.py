@@ -5,9 +5,12 @@ xorriso/sfdisk, idempotency, check mode, a sparse bundle over 3 GB cut into part
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import subprocess
+import tarfile
 
 import pytest
 
@@ -16,6 +19,8 @@ from tests.integration.disk_artifacts import (ESP_FILES, LOCAL_UI_FILE, SIGNED_G
                                               fat_files, grub_menu, image_file, installer_image, run_module,
                                               squashfs_file, tiny_image, write_inputs, xorriso_extract,
                                               xorriso_listing)
+from tests.integration.helpers import run_playbook
+from tests.integration.registry_checks import remote_manifest, unique
 
 pytestmark = pytest.mark.integration
 
@@ -299,3 +304,76 @@ def test_bad_input_fails_clearly_and_leaves_nothing(docker_engine, tmp_path, cas
     assert expected[0] in result["msg"] and expected[2] in result["msg"], result["msg"]
     assert expected[1] in result["msg"]
     assert not build.exists() or os.listdir(str(build)) == [], os.listdir(str(build))
+
+
+def _iso_role_playbook(path, variables, out):
+    """A play running the installer_iso role with ``variables``, keeping installer_iso_result in ``out``."""
+    lines = ["- hosts: localhost", "  connection: local", "  gather_facts: false", "  vars:",
+             '    ansible_python_interpreter: "{{ ansible_playbook_python }}"']
+    lines += ["    %s: %s" % (name, json.dumps(value)) for name, value in variables.items()]
+    lines += ["  roles:", "    - role: edgeforge.artifacts.installer_iso", "  tasks:",
+              "    - name: Keep the result fact for the test", "      ansible.builtin.copy:",
+              '        content: "{{ installer_iso_result | to_json }}"', "        dest: %s" % json.dumps(str(out)),
+              '        mode: "0600"', "      changed_when: false  # the test's own file: not the role's change",
+              "      check_mode: false"]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def _layer_files(registry, name, manifest):
+    """{path: bytes} of every regular file in the image's layers, fetched from the registry's blob API."""
+    files = {}
+    for layer in manifest["layers"]:
+        status, _headers, blob = registry.api("/v2/%s/blobs/%s" % (name, layer["digest"]))
+        assert status == 200, status
+        with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as tar:
+            for member in tar.getmembers():
+                if member.isfile():
+                    files[member.name] = tar.extractfile(member).read()
+    return files
+
+
+def test_the_iso_pushed_as_an_image(docker_engine, auth_registry, tmp_path):
+    """CONFORMANCE 5.16: with installer_iso_push_image the role puts the ISO into a scratch image holding only
+    /disk/<ISO_NAME>.iso, pushes it as <registry>/<repo>/<ISO_NAME>:<IMAGE_TAG> with the registry's credentials
+    (never printed), and a second run builds and sends nothing. The layer, read through the registry's API, holds
+    the very ISO."""
+    iso_name, repo = unique("iso-image"), unique("ubuntu")
+    build, out = tmp_path / "build", tmp_path / "result.json"
+    variables = {
+        "build_config_plan": {"config": {"iso_name": iso_name, "image_registry": auth_registry.host,
+                                         "image_repo": repo},
+                              "installer_image": "palette-installer-image:v4.9.21-isoimage"},
+        "build_dir": str(build), "user_data_path": "", "installer_iso_installer_image": tiny_image(docker_engine),
+        "installer_iso_push_image": True, "installer_iso_registry_username": auth_registry.username,
+        "installer_iso_registry_password": auth_registry.password}
+    playbook = _iso_role_playbook(tmp_path / "iso-image.yml", variables, out)
+    env = {"HOME": str(tmp_path), "DOCKER_CONFIG": str(tmp_path / ".docker")}
+    checked = run_playbook(playbook, env=env, check=True)  # nothing built yet: reported, nothing built or pushed
+    assert checked.rc == 0, checked.output[-4000:]
+    assert json.loads(out.read_text())["image"]["status"] == "would_push"
+    assert auth_registry.tags("%s/%s" % (repo, iso_name)) == [] and not (build / (iso_name + ".iso")).exists()
+    first = run_playbook(playbook, env=env, verbosity=3)
+    assert first.rc == 0, first.output[-4000:]
+    assert auth_registry.password not in first.output
+    reference = "%s/%s/%s:v4.9.21-isoimage" % (auth_registry.host, repo, iso_name)
+    image = json.loads(out.read_text())["image"]
+    assert image["reference"] == reference and image["status"] == "pushed"
+    digest, manifest = remote_manifest(auth_registry, reference)
+    assert digest == image["digest"]
+    files = _layer_files(auth_registry, "%s/%s" % (repo, iso_name), manifest)
+    assert list(files) == ["disk/%s.iso" % iso_name]  # a scratch image: the ISO and nothing else
+    with open(build / (iso_name + ".iso"), "rb") as handle:
+        iso_sha = hashlib.sha256(handle.read()).hexdigest()
+    assert hashlib.sha256(files["disk/%s.iso" % iso_name]).hexdigest() == iso_sha
+    assert auth_registry.tags("%s/%s" % (repo, iso_name)) == ["v4.9.21-isoimage"]  # the temporary tag never left
+    local = [tag for img in docker_engine.client.images.list(name="%s/%s/%s" % (auth_registry.host, repo, iso_name))
+             for tag in img.tags]
+    assert local == [reference]
+    assert not [n for n in os.listdir(build) if n.startswith(".edgeforge")]
+
+    second = run_playbook(playbook, env=env)
+    assert second.rc == 0, second.output[-4000:]
+    assert json.loads(out.read_text())["image"]["status"] == "skipped"
+    assert "changed=0" in second.stdout.replace(" ", "")
+    docker_engine.client.api.remove_image(reference, noprune=False)

@@ -15,7 +15,8 @@ import yaml
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import boot_chain
 from tests.integration.disk_artifacts import (ESP_FILES, LOCAL_UI_FILE, SIGNED_GRUB, SIGNED_SHIM, TOKEN, built_raw,
-                                              fat_files, image_file, installer_image, run_module, tiny_image)
+                                              fat_files, first_boot_min_gib, image_file, installer_image, run_module,
+                                              tiny_image)
 from tests.integration.helpers import run_playbook
 
 pytestmark = pytest.mark.integration
@@ -134,6 +135,19 @@ def test_oem_sends_the_first_boot_to_recovery_and_resets(raw):
     assert '--id recovery' in cfg and "load_env -f (${oem})/grubenv" in cfg
 
 
+def test_min_root_volume_holds_the_partitions_the_first_boot_adds(raw):
+    """B21: the returned minimum root volume is the image's partitions (as sfdisk reads them), the state partition
+    its 01_reset.yaml adds, a 10 GiB persistent partition plus twice the content partition, and the backup GPT."""
+    path = raw["result"]["raw_path"]
+    reset = yaml.safe_load(_debugfs(path, _offset(path, "oem"), "cat /01_reset.yaml"))
+    state_mib = reset["stages"]["rootfs.before"][0]["layout"]["add_partitions"][0]["size"]
+    minimum = raw["result"]["min_root_volume_gib"]
+    assert isinstance(minimum, int)
+    assert minimum == first_boot_min_gib(path, state_mib)
+    # CanvOS's AMI keeps the image size: far too small for the state partition alone
+    assert minimum * 1024 ** 3 > os.path.getsize(path) + state_mib * 1024 ** 2
+
+
 def test_recovery_holds_the_image(raw, tmp_path):
     path = raw["result"]["raw_path"]
     offset = _offset(path, "recovery")
@@ -247,6 +261,7 @@ def test_second_run_changes_nothing(raw):
     result, proc = run_module(raw["work"], "raw_disk_image", raw["args"])
     assert result["changed"] is False, proc.stdout
     assert result["sha256"] == raw["result"]["sha256"]
+    assert result["min_root_volume_gib"] == raw["result"]["min_root_volume_gib"]  # read from the image, not the build
 
 
 def test_a_wider_mode_is_applied_without_a_rebuild(raw):
@@ -298,6 +313,7 @@ def test_roles_raw_disk_image_and_the_deprecated_installer_iso_variables(docker_
     raw_path = str(build / "role-raw.raw")
     assert facts["result"]["raw_path"] == raw_path == facts["old"]
     assert facts["result"]["sha256"] == open(raw_path + ".sha256", encoding="utf-8").read().split()[0]
+    assert facts["result"]["min_root_volume_gib"] == first_boot_min_gib(raw_path)  # B21, in the role's fact
     warnings = " ".join(proc.output.split())
     for name in ("installer_iso_raw_image", "installer_iso_raw_default_entry"):
         assert "The role variable %s is deprecated" % name in warnings, proc.output

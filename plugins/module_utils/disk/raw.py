@@ -33,6 +33,7 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.oem impor
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.request import DEFAULT_SQUASHFS_LEVEL
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.runner import q, script, squashfs_command
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.stamps import allocated_bytes
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.volume import image_min_root_volume_gib
 
 FILESYSTEMS = (("oem", "COS_OEM", "ext2"), ("recovery", "COS_RECOVERY", "ext2"), ("content", "COS_CONTENT", "ext4"))
 
@@ -205,5 +206,6 @@ class RawArtifact:
 
     @staticmethod
     def extras(output):
-        """Result keys that describe an existing raw image: the bytes the sparse file really occupies."""
-        return {"allocated": allocated_bytes(output)}
+        """Result keys that describe an existing raw image: the bytes the sparse file really occupies, and the
+        smallest disk it resets into at first boot (from its own partition table)."""
+        return {"allocated": allocated_bytes(output), "min_root_volume_gib": image_min_root_volume_gib(output)}
