@@ -23,6 +23,8 @@ import sys
 
 import yaml
 
+import generated_files
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLAYBOOKS = ("basic", "advanced", "aws", "build_host")
 BUILD_DIR = {
@@ -158,28 +160,10 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true", help="exit 1 if a survey file is not current")
     args = parser.parse_args(argv)
     specs, injected = role_specs(), injected_variables()
-    stale = []
-    for playbook in PLAYBOOKS:
-        path = os.path.join(ROOT, "awx", "surveys", playbook + ".json")
-        text = render(playbook, specs, injected)
-        current = None
-        if os.path.exists(path):
-            with open(path, encoding="utf-8") as handle:
-                current = handle.read()
-        if current == text:
-            continue
-        if args.check:
-            stale.append(os.path.relpath(path, ROOT))
-            continue
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        print("wrote %s" % os.path.relpath(path, ROOT))
-    if stale:
-        print("out of date: %s; run python scripts/gen-awx-surveys.py and commit" % ", ".join(stale),
-              file=sys.stderr)
-        return 1
-    return 0
+    files = dict((os.path.join(ROOT, "awx", "surveys", playbook + ".json"), render(playbook, specs, injected))
+                 for playbook in PLAYBOOKS)
+    return generated_files.sync(files, args.check, "roles/*/meta/argument_specs.yml and playbooks/vars/",
+                                "scripts/gen-awx-surveys.py")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import json
 import os
 import sys
 
+import generated_files
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(ROOT, "plugins", "module_utils", "config")
 SOURCE = os.path.join(CONFIG_DIR, "k8s_version.json")
@@ -69,25 +71,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     with open(SOURCE, "rb") as handle:
         text = render(handle.read())
-    current = None
-    if os.path.exists(TARGET):
-        with open(TARGET, "r", encoding="utf-8") as handle:
-            current = handle.read()
-    rel = os.path.relpath(TARGET, ROOT)
-    if args.check:
-        if current != text:
-            print("%s is out of date with k8s_version.json.\nRun: .venv/bin/python scripts/gen-k8s-versions.py"
-                  % rel, file=sys.stderr)
-            return 1
-        print("%s is current" % rel)
-        return 0
-    if current != text:
-        with open(TARGET, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        print("%s rewritten" % rel)
-    else:
-        print("%s already current" % rel)
-    return 0
+    return generated_files.sync({TARGET: text}, args.check, os.path.relpath(SOURCE, ROOT),
+                                "scripts/gen-k8s-versions.py")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import sys
 
 import yaml
 
+import generated_files
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
 DOCS = os.path.join(ROOT, "docs", "roles")
@@ -114,27 +116,21 @@ def load_roles():
 
 def readme_block(roles):
     """The README's list of role pages (the README stays a guide; the tables live in docs/roles/)."""
-    lines = [BEGIN, ""]
+    lines = [""]
     if not roles:
         lines += ["No role argument specs yet.", ""]
     for role, specs in roles.items():
         short = ((specs.get("main") or {}).get("short_description") or "").rstrip(".")
         summary = (": " + markdown(short)) if short else ""
         lines.append("- [edgeforge.artifacts.%s](docs/roles/%s.md)%s" % (role, role, summary))
-    lines += ["", END]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n"
 
 
 def wanted_files(readme):
     """{path: text} of every page and of the README as they should be."""
     roles = load_roles()
     files = dict((os.path.join(DOCS, "%s.md" % role), role_page(role, specs)) for role, specs in roles.items())
-    start, end = readme.find(BEGIN), readme.find(END)
-    if start < 0 or end < start:
-        raise SystemExit("README.md has no variables block; add these two lines where it belongs:\n%s\n%s"
-                         % (BEGIN, END))
-    rest = readme[end + len(END):]
-    files[README] = readme[:start] + readme_block(roles) + (rest[1:] if rest.startswith("\n") else rest)
+    files[README] = generated_files.between_markers(readme, BEGIN, END, readme_block(roles), "README.md")
     return files
 
 
@@ -152,35 +148,11 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true", help="exit 1 if a generated file is not current")
     args = parser.parse_args(argv)
     ok = run_generators(args.check)
-    with open(README, "r", encoding="utf-8") as handle:
-        readme = handle.read()
-    stale = []
-    for path, text in sorted(wanted_files(readme).items()):
-        current = None
-        if os.path.exists(path):
-            with open(path, "r", encoding="utf-8") as handle:
-                current = handle.read()
-        if current == text:
-            continue
-        stale.append(os.path.relpath(path, ROOT))
-        if not args.check:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8") as handle:
-                handle.write(text)
-    pages = set(glob.glob(os.path.join(DOCS, "*.md"))) - set(wanted_files(readme))
-    for page in sorted(pages):  # a page of a role that no longer exists
-        stale.append(os.path.relpath(page, ROOT) + " (no such role)")
-        if not args.check:
-            os.remove(page)
-    if args.check:
-        if stale:
-            print("Out of date with roles/*/meta/argument_specs.yml: %s\nRun: .venv/bin/python "
-                  "scripts/gen-vars-doc.py  (then commit the files)" % ", ".join(stale), file=sys.stderr)
-        else:
-            print("role variable pages and the README list are current")
-        return 0 if ok and not stale else 1
-    print(("rewritten: %s" % ", ".join(stale)) if stale else "role variable pages and the README list are current")
-    return 0 if ok else 1
+    files = wanted_files(generated_files.read(README))
+    gone = set(glob.glob(os.path.join(DOCS, "*.md"))) - set(files)  # pages of roles that no longer exist
+    status = generated_files.sync(files, args.check, "roles/*/meta/argument_specs.yml", "scripts/gen-vars-doc.py",
+                                  remove=gone)
+    return 0 if ok and status == 0 else 1
 
 
 if __name__ == "__main__":

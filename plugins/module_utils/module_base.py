@@ -8,8 +8,8 @@ amazon.aws), so that each module only declares its own options and calls its mod
   own; an option defined twice differently is a programming error, reported at once.
 - ``required_libraries``: ``(name, found, import_error)``; a missing one fails with missing_required_lib's message.
 - ``run(func)``: calls ``func(module)`` for the result dict; the collection's errors (EdgeforgeError and its
-  ValidationError) become one fail_json with their message, their cause and the AWS error code when there is one;
-  ``warnings`` in the result are shown as warnings.
+  ValidationError) become one fail_json with their message, their cause and the AWS error code when there is one
+  (with ``aws=True``, botocore's own errors too); ``warnings`` in the result are shown as warnings.
 - ``write_file()``: writes a file only when its content or mode changed, atomically, with diff and check mode.
 """
 
@@ -88,6 +88,14 @@ def _read_text(path):
         return None  # unreadable or binary: it will be replaced
 
 
+def _aws_errors(aws):
+    """botocore's errors, imported only for the AWS modules (which check that boto3 is installed first)."""
+    if not aws:
+        return ()
+    from botocore.exceptions import BotoCoreError, ClientError  # pylint: disable=import-outside-toplevel
+    return (BotoCoreError, ClientError)
+
+
 class EdgeforgeModule(AnsibleModule):
     """An AnsibleModule with the collection's shared options, library checks, error reporting and file writes."""
 
@@ -107,12 +115,20 @@ class EdgeforgeModule(AnsibleModule):
         """fail_json for one of the collection's errors (no traceback: the message says what to change)."""
         self.fail_json(**dict(result, **error_result(err)))
 
-    def run(self, func):
-        """``func(module)`` returns the result; the collection's errors become fail_json. Never returns."""
+    def run(self, func, aws=False):
+        """``func(module)`` returns the result; the collection's errors become fail_json. Never returns.
+
+        With ``aws=True`` botocore's errors not turned into the collection's by the AWS code are reported the same
+        way, as ``AWS request failed: ...`` with their cause and AWS error code.
+        """
         try:
             result = func(self)
         except EdgeforgeError as err:
             self.fail_from(err)
+        except _aws_errors(aws) as err:
+            wrapped = EdgeforgeError("AWS request failed: %s" % err)
+            wrapped.__cause__ = err
+            self.fail_from(wrapped)
         for warning in result.pop("warnings", None) or ():
             self.warn(warning)
         self.exit_json(**result)

@@ -22,6 +22,8 @@ description:
   - Changes nothing (changed is always false); runs in check mode too.
 author:
   - edgeforge.artifacts contributors (@edgeforge)
+extends_documentation_fragment:
+  - edgeforge.artifacts.attributes
 options:
   path:
     description:
@@ -104,11 +106,9 @@ requirements:
   - OVMF for UEFI (Debian package ovmf)
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: The boot check changes nothing, so it runs in check mode too.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: edgeforge.artifacts.installer_iso
@@ -180,14 +180,29 @@ command:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.boot_check import boot_check
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.module_base import EdgeforgeModule
+
+
+def run(module):
+    params = module.params
+    firmware = params["firmware"] or ("uefi" if params["secure_boot"] else "bios")
+    kind = firmware + ("-secureboot" if params["secure_boot"] else "")
+    log_path = params["log_path"] or "%s.%s-boot.log" % (os.path.abspath(params["path"]), kind)
+    try:
+        result = boot_check(params["path"], firmware=firmware, marker=params["marker"],
+                            timeout=params["timeout"], accel=params["accel"], media=params["media"],
+                            memory_mb=params["memory_mb"], cpus=params["cpus"], log_path=log_path,
+                            ovmf_code=params["ovmf_code"], ovmf_vars=params["ovmf_vars"],
+                            secure_boot=params["secure_boot"], progress=module.log)
+    except EdgeforgeError as err:
+        module.fail_from(err, log_path=log_path)
+    return dict(result, changed=False)
 
 
 def main():
-    module = AnsibleModule(
+    module = EdgeforgeModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
             firmware=dict(type="str", choices=["bios", "uefi"]),
@@ -202,21 +217,8 @@ def main():
             ovmf_vars=dict(type="path"),
             secure_boot=dict(type="bool", default=False),
         ),
-        supports_check_mode=True,
     )
-    params = module.params
-    firmware = params["firmware"] or ("uefi" if params["secure_boot"] else "bios")
-    kind = firmware + ("-secureboot" if params["secure_boot"] else "")
-    log_path = params["log_path"] or "%s.%s-boot.log" % (os.path.abspath(params["path"]), kind)
-    try:
-        result = boot_check(params["path"], firmware=firmware, marker=params["marker"],
-                            timeout=params["timeout"], accel=params["accel"], media=params["media"],
-                            memory_mb=params["memory_mb"], cpus=params["cpus"], log_path=log_path,
-                            ovmf_code=params["ovmf_code"], ovmf_vars=params["ovmf_vars"],
-                            secure_boot=params["secure_boot"], progress=module.log)
-    except EdgeforgeError as err:
-        module.fail_json(msg=str(err), log_path=log_path)
-    module.exit_json(changed=False, **result)
+    module.run(run)
 
 
 if __name__ == "__main__":

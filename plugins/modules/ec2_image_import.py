@@ -36,6 +36,7 @@ author:
   - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.aws
+  - edgeforge.artifacts.attributes
 options:
   state:
     description:
@@ -275,11 +276,13 @@ options:
     type: path
 attributes:
   check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
     support: full
     details: Reports the plan (upload, import, registration) without acting and writes no file (no progress log).
       The local image is read to compare its checksum with the object; an image that does not exist yet (built by
       an earlier step of the same check-mode run) is planned as a new upload.
+  diff_mode:
+    support: full
+    details: Shows the AMI and S3 object a run creates, or the AMIs O(state=absent) deregisters.
 notes:
   - Needs the permissions CanvOS documents (C(s3:PutObject), C(s3:GetObject), C(s3:ListBucket),
     C(ec2:ImportSnapshot), C(ec2:DescribeImportSnapshotTasks), C(ec2:DescribeSnapshots), C(ec2:RegisterImage),
@@ -411,23 +414,12 @@ seconds:
   sample: {"checksum": 2.1, "upload": 40.3, "import": 600.2, "register": 30.5, "total": 673.4}
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import botocore.exceptions
-
-    HAS_BOTO3 = True
-    BOTO3_ERROR = None
-except ImportError:
-    HAS_BOTO3 = False
-    BOTO3_ERROR = traceback.format_exc()
-
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ProgressLog
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ProgressLog
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.connection import (
     AwsConnection,
+    BOTO3_IMPORT_ERROR,
     CONNECTION_OPTIONS,
+    HAS_BOTO3,
     aws_connection_argument_spec,
 )
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import Context
@@ -437,48 +429,42 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options im
     import_argument_spec,
     normalise_options,
 )
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.module_base import EdgeforgeModule
 
 
-def run(module):
-    params = module.params
-    opts = normalise_options({name: params[name] for name in IMPORT_OPTIONS})
-    # Check mode writes nothing, not even the progress log.
-    log = ProgressLog(None if module.check_mode else params["log_path"])
-    try:
-        connection = AwsConnection({name: params.get(name) for name in CONNECTION_OPTIONS},
-                                   max_pool_connections=opts["concurrency"])
-        return import_image(Context(connection, log, module.check_mode), opts)
-    finally:
-        log.close()
-
-
-def main():
-    argument_spec = aws_connection_argument_spec()
-    argument_spec.update(import_argument_spec())
-    argument_spec.update(log_path=dict(type="path"))
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
-        mutually_exclusive=[["profile", "access_key"]],
-        required_together=[["access_key", "secret_key"]],
-        required_if=[["state", "present", ["image_path"]]],
-    )
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_ERROR)
-    try:
-        result = run(module)
-    except EdgeforgeError as err:
-        module.fail_json(msg=str(err))
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
-        module.fail_json(msg="AWS request failed: %s" % err)
-    if result.get("changed") and module.params["state"] == "absent":
+def with_diff(result, state):
+    if result.get("changed") and state == "absent":
         result["diff"] = {"before": {"images": result["deregistered_image_ids"]}, "after": {"images": []}}
     elif result.get("changed"):
         result["diff"] = {
             "before": {"image": None},
             "after": {"image": result.get("ami_name"), "s3_uri": result.get("s3_uri")},
         }
-    module.exit_json(**result)
+    return result
+
+
+def run(module):
+    params = module.params
+    opts = normalise_options({name: params[name] for name in IMPORT_OPTIONS})
+    # Check mode writes nothing, not even the progress log.
+    with ProgressLog(None if module.check_mode else params["log_path"]) as log:
+        connection = AwsConnection({name: params.get(name) for name in CONNECTION_OPTIONS},
+                                   max_pool_connections=opts["concurrency"])
+        result = import_image(Context(connection, log, module.check_mode), opts)
+    return with_diff(result, params["state"])
+
+
+def main():
+    argument_spec = dict(import_argument_spec(), log_path=dict(type="path"))
+    module = EdgeforgeModule(
+        argument_spec=argument_spec,
+        shared_specs=[aws_connection_argument_spec()],
+        required_libraries=[("boto3", HAS_BOTO3, BOTO3_IMPORT_ERROR)],
+        mutually_exclusive=[["profile", "access_key"]],
+        required_together=[["access_key", "secret_key"]],
+        required_if=[["state", "present", ["image_path"]]],
+    )
+    module.run(run, aws=True)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ author:
   - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.aws
+  - edgeforge.artifacts.attributes
+  - edgeforge.artifacts.attributes.info_module
 options:
   bucket:
     description:
@@ -33,11 +35,6 @@ options:
     description:
       - The AMI name. Defaults to O(key).
     type: str
-attributes:
-  check_mode:
-    description: Can run in check mode and return changed status prediction without modifying target.
-    support: full
-    details: Never changes anything.
 seealso:
   - module: edgeforge.artifacts.ec2_image_import
 """
@@ -98,53 +95,37 @@ image:
   sample: {"ImageId": "ami-0123456789abcdef0", "State": "available", "Architecture": "x86_64", "BootMode": "uefi"}
 """
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import botocore.exceptions
-
-    HAS_BOTO3 = True
-    BOTO3_ERROR = None
-except ImportError:
-    HAS_BOTO3 = False
-    BOTO3_ERROR = traceback.format_exc()
-
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.connection import (
     AwsConnection,
+    BOTO3_IMPORT_ERROR,
     CONNECTION_OPTIONS,
+    HAS_BOTO3,
     aws_connection_argument_spec,
 )
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.context import Context
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.info import image_info
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.module_base import EdgeforgeModule
+
+
+def run(module):
+    params = module.params
+    connection = AwsConnection({name: params.get(name) for name in CONNECTION_OPTIONS})
+    return image_info(Context(connection), params["bucket"], params["key"], params["ami_name"])
 
 
 def main():
-    argument_spec = aws_connection_argument_spec()
-    argument_spec.update(
-        bucket=dict(type="str", required=True),
-        key=dict(type="str", required=True, no_log=False),
-        ami_name=dict(type="str"),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
+    module = EdgeforgeModule(
+        argument_spec=dict(
+            bucket=dict(type="str", required=True),
+            key=dict(type="str", required=True, no_log=False),
+            ami_name=dict(type="str"),
+        ),
+        shared_specs=[aws_connection_argument_spec()],
+        required_libraries=[("boto3", HAS_BOTO3, BOTO3_IMPORT_ERROR)],
         mutually_exclusive=[["profile", "access_key"]],
         required_together=[["access_key", "secret_key"]],
     )
-    if not HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=BOTO3_ERROR)
-    params = module.params
-    try:
-        connection = AwsConnection({name: params.get(name) for name in CONNECTION_OPTIONS})
-        result = image_info(Context(connection), params["bucket"], params["key"], params["ami_name"])
-    except EdgeforgeError as err:
-        module.fail_json(msg=str(err))
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
-        module.fail_json(msg="AWS request failed: %s" % err)
-    module.exit_json(**result)
+    module.run(run, aws=True)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,7 @@ content_parts:
   type: list
   elements: dict
   sample: [{"name": "core-bundle.tar.zst_part00", "size": 3000000000}, {"name": "core-bundle.tar.zst_part01", "size": 221225472}]
+# BEGIN GENERATED esp: scripts/gen-config-files.py
 esp:
   description:
     - The EFI system partition's boot chain. With the installer image's signed shim and GRUB (Secure Boot machines
@@ -125,6 +126,7 @@ esp:
   sample: {"signed": true, "shim": "/usr/lib/shim/shimx64.efi.signed",
            "grub": "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed",
            "files": ["EFI/BOOT/bootx64.efi", "EFI/BOOT/grubx64.efi", "EFI/BOOT/grub.cfg", "EFI/ubuntu/grub.cfg"]}
+# END GENERATED esp
 inputs_digest:
   description: Digest of every input of the build (the stamp compared for idempotency).
   returned: unless check mode found the user data or the installer image missing

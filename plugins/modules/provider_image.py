@@ -37,6 +37,7 @@ author:
   - edgeforge.artifacts contributors (@edgeforge)
 extends_documentation_fragment:
   - edgeforge.artifacts.docker
+  - edgeforge.artifacts.attributes
 options:
   config:
     description:
@@ -111,11 +112,9 @@ seealso:
   - module: edgeforge.artifacts.byoos_manifest
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reports which images would be built (status V(would_build)) without pulling or building.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 
@@ -223,26 +222,41 @@ missing_sources:
 """
 
 import os
-import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import docker  # noqa: F401  pylint: disable=unused-import
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
-
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import EdgeforgeError, ProgressLog
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ProgressLog, ValidationError
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.build_config import BuildConfig, with_real_proxies
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker_engine import (
-    DOCKER_ARGUMENT_SPEC, engine_factory)
+    DOCKER_ARGUMENT_SPEC, DOCKER_IMPORT_ERROR, HAS_DOCKER, engine_factory)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.module_base import EdgeforgeModule
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.builder import ProviderImageBuilder
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.context import (
     builds_of_share, user_dockerfile_text)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.steps import refuse_unsupported
+
+
+def run(module):
+    params = module.params
+    if params["parallel"] < 1:
+        raise ValidationError("parallel", params["parallel"], "a whole number of at least 1")
+    build_dir = os.path.abspath(params["build_dir"])
+    progress_path = os.path.join(build_dir, "logs", "provider_images.progress.log")
+    plan = BuildConfig.from_options(with_real_proxies(params["config"], params)).plan()
+    refuse_unsupported(plan["config"])
+    if params["k8s_versions"] is not None:
+        plan["builds"] = builds_of_share(plan["builds"], params["k8s_versions"])
+    user_dockerfile = user_dockerfile_text(params["dockerfile"], params["dockerfile_content"])
+    if not plan["builds"] and not params["installer"]:
+        return dict(changed=False, images=[], provider_images=[], base_stage={}, log_dir="", progress_log="",
+                    missing_sources=[], msg="no Kubernetes version to build")
+    with ProgressLog(None if module.check_mode else progress_path) as progress:
+        builder = ProviderImageBuilder(
+            engine_factory(params), plan, build_dir, user_dockerfile=user_dockerfile,
+            overlay_dir=params["overlay_dir"], parallel=params["parallel"], force=params["force"],
+            installer=params["installer"], pull=params["pull"], check_mode=module.check_mode, progress=progress)
+        result = builder.run()
+    result["provider_images"] = [image["reference"] for image in result["images"]]
+    result["progress_log"] = progress_path
+    return result
 
 
 def main():
@@ -260,36 +274,9 @@ def main():
         http_proxy=dict(type="str", no_log=True),
         https_proxy=dict(type="str", no_log=True),
     )
-    argument_spec.update(DOCKER_ARGUMENT_SPEC)
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    params = module.params
-    if params["parallel"] < 1:
-        module.fail_json(msg="parallel: %r is not valid; a whole number of at least 1" % params["parallel"])
-    build_dir = os.path.abspath(params["build_dir"])
-    progress_path = os.path.join(build_dir, "logs", "provider_images.progress.log")
-    try:
-        plan = BuildConfig.from_options(with_real_proxies(params["config"], params)).plan()
-        refuse_unsupported(plan["config"])
-        if params["k8s_versions"] is not None:
-            plan["builds"] = builds_of_share(plan["builds"], params["k8s_versions"])
-        user_dockerfile = user_dockerfile_text(params["dockerfile"], params["dockerfile_content"])
-        if not plan["builds"] and not params["installer"]:
-            module.exit_json(changed=False, images=[], provider_images=[], base_stage={}, log_dir="",
-                             progress_log="", missing_sources=[], msg="no Kubernetes version to build")
-        with ProgressLog(None if module.check_mode else progress_path) as progress:
-            builder = ProviderImageBuilder(
-                engine_factory(params), plan, build_dir, user_dockerfile=user_dockerfile,
-                overlay_dir=params["overlay_dir"], parallel=params["parallel"], force=params["force"],
-                installer=params["installer"], pull=params["pull"], check_mode=module.check_mode,
-                progress=progress)
-            result = builder.run()
-    except EdgeforgeError as err:
-        module.fail_json(msg=str(err))
-    result["provider_images"] = [image["reference"] for image in result["images"]]
-    result["progress_log"] = progress_path
-    module.exit_json(**result)
+    module = EdgeforgeModule(argument_spec=argument_spec, shared_specs=[DOCKER_ARGUMENT_SPEC],
+                             required_libraries=[("docker", HAS_DOCKER, DOCKER_IMPORT_ERROR)])
+    module.run(run)
 
 
 if __name__ == "__main__":

@@ -135,6 +135,7 @@ partitions:
   type: list
   elements: dict
   sample: [{"number": 1, "name": "efi", "start": 2048, "size": 131072, "type": "C12A7328-F81F-11D2-BA4B-00A0C93EC93B"}]
+# BEGIN GENERATED esp: scripts/gen-config-files.py
 esp:
   description:
     - The EFI system partition's boot chain. With the installer image's signed shim and GRUB (Secure Boot machines
@@ -145,6 +146,7 @@ esp:
   sample: {"signed": true, "shim": "/usr/lib/shim/shimx64.efi.signed",
            "grub": "/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed",
            "files": ["EFI/BOOT/bootx64.efi", "EFI/BOOT/grubx64.efi", "EFI/BOOT/grub.cfg", "EFI/ubuntu/grub.cfg"]}
+# END GENERATED esp
 inputs_digest:
   description: Digest of every input of the build.
   returned: unless check mode found the user data or the installer image missing

@@ -266,6 +266,9 @@ def test_playbook_builds_the_raw_image_from_the_installer_image_then_imports_it(
     raw = tmp_path / "build" / (iso_name + ".raw")
     assert raw.is_file() and not (tmp_path / "build" / (iso_name + ".iso")).exists()
     assert "Build the installer image" in run.stdout and "Push" not in run.stdout  # the AWS flow pushes nothing
+    # through the provider_images role, installer image only: no provider image, no BYOOS pack manifest
+    assert "provider_images : Build the provider images" in run.stdout
+    assert not (tmp_path / "build" / "byoos-pack.yaml").exists()
     key = iso_name + ".raw"  # S3_KEY empty: the raw file name, as CanvOS's script does; the AMI is named after it
     ec2 = aws.client("ec2")
     images = ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"]

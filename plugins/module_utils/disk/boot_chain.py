@@ -46,6 +46,8 @@ import tempfile
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
     EdgeforgeError, ValidationError, atomic_output)
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.errors import DiskBuildError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.rootfs import resolve_in_root
 
 ARCHES = ("amd64", "arm64")
 MIB = 1024 * 1024
@@ -82,40 +84,14 @@ def _check_arch(arch):
         raise ValidationError("arch", arch, "one of %s" % ", ".join(ARCHES))
 
 
-def resolve_in_root(rootfs, path, max_links=40):
-    """The host path of ``path`` inside ``rootfs``, following symlinks as the image would (absolute links point into
-    the rootfs, never at the host). None when it does not exist, is not a regular file or loops."""
-    parts = [part for part in path.split("/") if part]
-    resolved = []
-    links = 0
-    while parts:
-        part = parts.pop(0)
-        if part == ".":
-            continue
-        if part == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        host = os.path.join(rootfs, *(resolved + [part]))
-        if os.path.islink(host):
-            links += 1
-            if links > max_links:
-                return None
-            target = os.readlink(host)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p] + parts
-            continue
-        resolved.append(part)
-    host = os.path.join(rootfs, *resolved)
-    return host if os.path.isfile(host) else None
-
-
 def find_first(rootfs, candidates):
     """(rootfs path, host path) of the first candidate that is a file in ``rootfs``, or (None, None)."""
     for candidate in candidates:
-        host = resolve_in_root(rootfs, candidate)
-        if host:
+        try:
+            host = resolve_in_root(rootfs, candidate)
+        except DiskBuildError:
+            continue  # a symlink loop: no file there
+        if os.path.isfile(host):
             return candidate, host
     return None, None
 

@@ -20,8 +20,10 @@ INITRD_CANDIDATES = ("/boot/initrd", "/initrd.img", "/boot/initramfs.img", "/boo
 HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 
 
-def resolve_in_root(rootfs, path, max_links=20):
-    """Resolve ``path`` (absolute, as the image sees it) inside ``rootfs``, following symlinks within the root."""
+def resolve_in_root(rootfs, path, max_links=40):
+    """The host path of ``path`` (absolute, as the image sees it) inside ``rootfs``, following symbolic links as the
+    image would: absolute links point into the rootfs, ``..`` stops at its top, so the result is never outside it.
+    It may not exist. A symlink loop (more than ``max_links`` links, Linux's limit) raises DiskBuildError."""
     parts = [p for p in path.split("/") if p]
     resolved = []
     links = 0

@@ -64,6 +64,19 @@ def test_errors_become_fail_json_with_cause_aws_code_and_param(capsys):
     assert result["param"] == "mode" and "'999' is not valid" in result["msg"]
 
 
+def test_botocore_errors_of_an_aws_module_become_fail_json_with_their_code(capsys):
+    from botocore.exceptions import ClientError
+
+    def denied(_module):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "PutObject")
+
+    result = _exit(capsys, lambda module: module.run(denied, aws=True))
+    assert result["failed"] is True and result["msg"].startswith("AWS request failed: An error occurred (AccessDenied)")
+    assert result["error"] == {"code": "AccessDenied"} and result["cause"].startswith("ClientError: ")
+    with pytest.raises(ClientError):
+        _module().run(denied)  # not an AWS module: not its error to report
+
+
 def test_run_returns_the_result_and_shows_warnings(capsys):
     result = _exit(capsys, lambda module: module.run(lambda m: dict(changed=False, answer=42, warnings=["careful"])))
     assert result["answer"] == 42 and "careful" in json.dumps(result["warnings"])

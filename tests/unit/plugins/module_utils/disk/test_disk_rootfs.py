@@ -17,6 +17,11 @@ def test_resolve_in_root_keeps_absolute_links_inside(tmp_path):
     assert rootfs.resolve_in_root(str(root), "/vmlinuz") == str(root / "boot" / "vmlinuz-6.1")
     os.symlink("/../../../../etc/passwd", str(root / "escape"))
     assert rootfs.resolve_in_root(str(root), "/escape").startswith(str(root))
+    os.symlink("../boot/./vmlinuz-6.1", str(root / "boot" / "relative"))
+    assert rootfs.resolve_in_root(str(root), "/boot/relative") == str(root / "boot" / "vmlinuz-6.1")
+    os.symlink("loop", str(root / "loop"))
+    with pytest.raises(DiskBuildError, match="too many symbolic links resolving /loop"):
+        rootfs.resolve_in_root(str(root), "/loop")
 
 
 def test_find_boot_files(tmp_path):
