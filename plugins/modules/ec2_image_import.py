@@ -159,7 +159,14 @@ options:
     default: /dev/xvda
   volume_size:
     description:
-      - Root volume size in GiB. Defaults to the snapshot size.
+      - Root volume size in GiB. Defaults to O(min_volume_size) when that is set, else to the snapshot size.
+      - A size below O(min_volume_size) is registered as given, with a warning.
+    type: int
+  min_volume_size:
+    description:
+      - The root volume in GiB an instance of the image needs at first boot (the C(min_root_volume_gib) that
+        M(edgeforge.artifacts.raw_disk_image) returns: its partitions plus the state and persistent partitions the
+        first boot adds). The default of O(volume_size); V(0) or unset means not known.
     type: int
   volume_type:
     description:
@@ -428,6 +435,7 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.aws.options im
     IMPORT_OPTIONS,
     import_argument_spec,
     normalise_options,
+    volume_size_warning,
 )
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.module_base import EdgeforgeModule
 
@@ -446,6 +454,9 @@ def with_diff(result, state):
 def run(module):
     params = module.params
     opts = normalise_options({name: params[name] for name in IMPORT_OPTIONS})
+    warning = volume_size_warning(opts)
+    if warning:
+        module.warn(warning)
     # Check mode writes nothing, not even the progress log.
     with ProgressLog(None if module.check_mode else params["log_path"]) as log:
         connection = AwsConnection({name: params.get(name) for name in CONNECTION_OPTIONS},

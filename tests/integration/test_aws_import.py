@@ -294,8 +294,8 @@ def test_a_root_volume_set_below_the_minimum_wins_with_a_warning(aws, tmp_path):
              "aws_cloud_image_min_volume_size": 14, "aws_cloud_image_volume_size": 3}
     run = run_playbook("playbooks/aws.yml", extra)
     assert run.rc == 0, run.output[-4000:]
-    words = " ".join(run.stdout.split())  # the message may be folded across lines
-    assert "aws_cloud_image_volume_size 3 GiB is below the 14 GiB the raw image needs at first boot" in words, words
+    words = " ".join(run.output.split())  # the warning is on stderr and may be folded across lines
+    assert "[WARNING]: volume_size 3 GiB is below the 14 GiB the raw image needs at first boot" in words, words
     image = aws.client("ec2").describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [key]}])["Images"]
     assert image[0]["BlockDeviceMappings"][0]["Ebs"]["VolumeSize"] == 3
 

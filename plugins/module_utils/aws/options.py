@@ -45,6 +45,7 @@ IMPORT_OPTIONS = {
     "arch": ("str", "amd64", tuple(ARCHITECTURES)),
     "root_device_name": ("str", "/dev/xvda", None),
     "volume_size": ("int", None, None),
+    "min_volume_size": ("int", None, None),
     "volume_type": ("str", "gp3", VOLUME_TYPES),
     "delete_on_termination": ("bool", True, None),
     "boot_mode": ("str", "uefi", BOOT_MODES),
@@ -109,6 +110,23 @@ def _check_numbers(opts):
             raise ValidationError(name, opts[name], "use a positive number of seconds")
     if opts["volume_size"] is not None and int(opts["volume_size"]) < 1:
         raise ValidationError("volume_size", opts["volume_size"], "use a size in GiB, at least the image size")
+    if opts["min_volume_size"] is not None and int(opts["min_volume_size"]) < 0:
+        raise ValidationError("min_volume_size", opts["min_volume_size"], "use a size in GiB (0: not known)")
+
+
+def volume_size_warning(opts):
+    """The root volume the AMI registers: the user's ``volume_size`` wins; without one, ``min_volume_size`` (the
+    size the image's first boot needs, B21). Returns a warning when the user's size is below that minimum."""
+    minimum = int(opts["min_volume_size"] or 0)
+    if opts["volume_size"] is None:
+        if minimum:
+            opts["volume_size"] = minimum
+        return None
+    if int(opts["volume_size"]) < minimum:
+        return ("volume_size %s GiB is below the %s GiB the raw image needs at first boot (its partitions plus the "
+                "state and persistent partitions it adds): instances of this AMI fail their first boot unless "
+                "launched with a larger root volume" % (opts["volume_size"], minimum))
+    return None
 
 
 def normalise_options(options):
