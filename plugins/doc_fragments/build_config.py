@@ -125,7 +125,14 @@ options:
     type: bool
   update_kernel:
     description:
-      - Upgrade the kernel of the base image to the latest upstream one (CanvOS C(UPDATE_KERNEL)).
+      - "Let the build update the kernel of the base image, as CanvOS C(UPDATE_KERNEL=true) does. On Ubuntu amd64 the
+        HWE kernel C(linux-image-generic-hwe-<os_version>) is installed and C(apt-get upgrade --with-new-pkgs) may
+        bring a newer one; on openSUSE Leap amd64 the C(kernel-de*) packages are not locked before C(zypper update).
+        Every provider image then gets the headers or development package of its newest kernel (Ubuntu amd64:
+        C(linux-headers-<kernel>); openSUSE Leap and SLES: C(kernel-default-devel); RHEL: C(kernel-devel)), with
+        fallbacks and a warning, never a failed build."
+      - "When V(false), the kernel metapackages are held (Ubuntu amd64) or locked (openSUSE Leap amd64): the base
+        image's kernel stays. Not with O(fips_enabled)."
       - When not set, V(false).
     type: bool
   http_proxy:

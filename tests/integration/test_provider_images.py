@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.overlay import STOCK_FILES
 from tests.integration.helpers import run_playbook
 from tests.integration.registry_checks import unique, write_playbook
+from tests.testbed.standins import recipes
 
 pytestmark = pytest.mark.integration
 
@@ -279,6 +280,16 @@ def test_provider_image_holds_what_canvos_puts_there(conformance):
     _no_machine_identity(image)
 
 
+def test_etcdctl_is_upx_packed_and_runs(conformance, docker_engine):
+    # 4.9 check: /usr/bin/etcdctl starts with an ELF header and carries the UPX! marker; packed (smaller than the
+    # program upx was given), and the packed program still runs
+    etcdctl = conformance["trees"]["provider"].read("/usr/bin/etcdctl")
+    program = recipes.elf_program(recipes.etcdctl_version_line("palette", "amd64"), recipes.ETCDCTL_PADDING)
+    assert etcdctl[:4] == b"\x7fELF" and recipes.UPX_MARKER in etcdctl and len(etcdctl) < len(program) // 2
+    out = _run_in(docker_engine.client, conformance["result"]["images"][1]["reference"], "etcdctl --version")
+    assert out == recipes.etcdctl_version_line("palette", "amd64")
+
+
 def test_base_stage_steps_are_in_the_provider_image(conformance, docker_engine):
     image = conformance["trees"]["provider"]
     # 3.9 / check 9: cgroup v2 exactly once, SELinux off
@@ -409,8 +420,10 @@ def test_nodeadm_installs_iam_ra_and_ssm(docker_engine, standin_images, build_pl
 
 
 def test_update_kernel_and_cis_hardening_are_refused_before_any_build(standin_images, build_playbook, tmp_path):
-    for option in ("update_kernel", "cis_hardening"):
-        variables = _vars(standin_images, tmp_path, k8s_version="1.27.2", **{option: True})
+    # update_kernel only with fips_enabled (CanvOS's guard, 1.4); cis_hardening always
+    fips = {"fips_enabled": True, "base_image": standin_images.base_image}
+    for option, extra in (("cis_hardening", {}), ("update_kernel", fips)):
+        variables = _vars(standin_images, tmp_path, k8s_version="1.27.2", **dict(extra, **{option: True}))
         run = run_playbook(build_playbook, variables)
         assert run.rc != 0 and option in run.stdout, run.stdout
         assert not os.path.isdir(os.path.join(str(tmp_path), "contexts"))  # nothing was built

@@ -10,7 +10,7 @@ import docker
 import pytest
 
 from tests.testbed.services import TestbedError, push_image
-from tests.testbed.standins import BASE_TAGS, PE_VERSIONS, PROVIDER_VERSIONS, package_version
+from tests.testbed.standins import BASE_TAGS, PE_VERSIONS, PROVIDER_VERSIONS, package_version, recipes
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +138,31 @@ def test_base_standin_content(docker_engine, standin_images):
     out = docker_engine.client.containers.run(standin_images.base_image_tag, ["sh", "-c", script], remove=True,
                                               network_disabled=True)
     assert b"content-ok" in out
+
+
+def test_package_recorder_records_and_answers_for_ubuntu_kernel_packages(docker_engine, standin_images):
+    """The recording stand-in (labelled): calls logged and successful, Ubuntu metapackages "installed", dpkg real."""
+    script = ("apt-get install -y linux-image-generic-hwe-22.04 && apt-mark hold linux-generic && zypper refresh"
+              " && dpkg-query -W -f='${Status}\\n' linux-image-generic-hwe-24.04"
+              " && dpkg-query -W -f='${Version}\\n' linux-generic-hwe-24.04 dpkg | grep -c ."
+              " && cat %s" % recipes.PACKAGES_LOG)
+    out = docker_engine.client.containers.run(standin_images.ensure_package_recorder(), ["sh", "-c", script],
+                                              remove=True, network_disabled=True).decode().splitlines()
+    assert out[0] == "install ok installed"  # an Ubuntu kernel metapackage, answered by the stand-in
+    assert out[1] == "1"  # anything else is asked of the real dpkg database: dpkg's version only
+    assert out[2:5] == ["apt-get install -y linux-image-generic-hwe-22.04", "apt-mark hold linux-generic",
+                        "zypper refresh"]
+
+
+def test_third_party_etcdctl_is_packed_by_upx(docker_engine, standin_images):
+    """4.9: the stand-in's etcdctl is the output of a real `upx -1` (it runs: test_provider_images.py)."""
+    container = docker_engine.client.containers.create(standin_images.third_party, command=["true"])
+    try:
+        stream, _stat = container.get_archive("/binaries/etcdctl/latest/palette/amd64/etcdctl")
+        data = b"".join(stream)
+    finally:
+        container.remove(force=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        etcdctl = tar.extractfile("etcdctl").read()
+    program = recipes.elf_program(recipes.etcdctl_version_line("palette", "amd64"), recipes.ETCDCTL_PADDING)
+    assert etcdctl[:4] == b"\x7fELF" and recipes.UPX_MARKER in etcdctl and len(etcdctl) < len(program) // 2

@@ -21,7 +21,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider import steps
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider import kernel, steps
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.context import (
     LABEL_PREFIX, BuildContext, read_tree, subset)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.overlay import stock_files
@@ -44,7 +44,7 @@ TRUST_STORES = {
 BASE_KEYS = ("os_distribution", "os_version", "arch", "base_image", "kairos_version", "disable_selinux",
              "fips_enabled", "update_kernel", "cis_hardening")
 PROVIDER_KEYS = ("k8s_distribution", "pe_version", "provider_source_image", "stylus_framework_image",
-                 "os_distribution", "arch", "fips_enabled")
+                 "os_distribution", "arch", "fips_enabled", "update_kernel")
 INSTALLER_KEYS = ("pe_version", "custom_tag", "stylus_framework_image")
 
 
@@ -151,8 +151,8 @@ def provider_context(config, build, base_context, source_ids, overlay_dir=None, 
         "",
         "FROM %s" % base_tag,
     ]
-    if (config["k8s_distribution"], config["os_distribution"], config.get("arch")) == ("kubeadm", "ubuntu", "amd64"):
-        files["edgeforge-kernel-headers.sh"] = steps.kernel_headers_steps().encode("utf-8")
+    if kernel.needs_headers(config):  # 4.2 / 4.3
+        files["edgeforge-kernel-headers.sh"] = kernel.headers_script(config).encode("utf-8")
         out += ["COPY edgeforge-kernel-headers.sh /tmp/edgeforge-kernel-headers.sh",
                 "RUN sh /tmp/edgeforge-kernel-headers.sh && rm -f /tmp/edgeforge-kernel-headers.sh"]
     out += [

@@ -38,12 +38,10 @@ HEADER = [
 
 def refuse_unsupported(config):
     """Options the build cannot honour, refused before any build (never validated and then ignored)."""
-    if config.get("update_kernel"):
-        raise ValidationError(
-            "update_kernel", True,
-            "false: edgeforge keeps the base image's kernel (CanvOS would install the Ubuntu HWE kernel and upgrade "
-            "at build time, which makes builds unrepeatable and cannot be checked here); pick a base_image that "
-            "carries the kernel you need")
+    if config.get("update_kernel") and config.get("fips_enabled"):
+        # CanvOS's own guard (1.4): a FIPS build keeps its certified kernel
+        raise ValidationError("update_kernel", True, "false when fips_enabled is true (a FIPS build keeps its "
+                              "certified kernel)")
     if config.get("cis_hardening"):
         raise ValidationError(
             "cis_hardening", True,
@@ -89,24 +87,38 @@ def _initrd_steps(fips):
     return lines
 
 
-def _ubuntu_amd64(config, fips):
+def _ubuntu_kernel_choice(config):
+    """3.3c: kernel metapackages held (update_kernel false), or the HWE kernel installed and upgrades allowed to
+    install new packages (update_kernel true). Returns (lines, upgrade flags)."""
     version = long_os_version("ubuntu", config["os_version"])
-    metas = ["linux-image-generic-hwe-%s" % version, "linux-headers-generic-hwe-%s" % version,
-             "linux-generic-hwe-%s" % version, "linux-image-generic", "linux-headers-generic", "linux-generic"]
-    # Versioned kernel packages of another kernel than the newest (metapackages never match: they hold no version).
-    old_kernels = ("$1 == \"ii\" && $2 ~ /^linux-(image|headers|modules)(-extra)?-(unsigned-)?[0-9]/ "
-                   "&& index($2, k) == 0%s {print $2}" % (" && index($2, \"fips\") == 0" if fips else ""))
-    lines = [
-        "# 3.3 Ubuntu amd64: tools, kernel metapackages held, old kernels removed, links and initrd.",
-        "export DEBIAN_FRONTEND=noninteractive",
-        "apt-get update",
+    hwe = "linux-image-generic-hwe-%s" % version
+    if config.get("update_kernel"):
+        # The long form (22.04): CanvOS's short OS_VERSION=22 names a package that does not exist.
+        return ["apt-get install -y %s" % hwe], "-y --with-new-pkgs"
+    metas = [hwe, "linux-headers-generic-hwe-%s" % version, "linux-generic-hwe-%s" % version,
+             "linux-image-generic", "linux-headers-generic", "linux-generic"]
+    return [
         "for pkg in %s; do" % " ".join(metas),
         "  if dpkg-query -W -f='${Status}' \"$pkg\" 2>/dev/null | grep -q ' installed$'; then",
         "    apt-mark hold \"$pkg\"",
         "  fi",
         "done",
+    ], "-y"
+
+
+def _ubuntu_amd64(config, fips):
+    kernel_lines, upgrade_flags = _ubuntu_kernel_choice(config)
+    # Versioned kernel packages of another kernel than the newest (metapackages never match: they hold no version).
+    old_kernels = ("$1 == \"ii\" && $2 ~ /^linux-(image|headers|modules)(-extra)?-(unsigned-)?[0-9]/ "
+                   "&& index($2, k) == 0%s {print $2}" % (" && index($2, \"fips\") == 0" if fips else ""))
+    lines = [
+        "# 3.3 Ubuntu amd64: tools, kernel metapackages held or HWE kernel installed, old kernels removed, "
+        "links and initrd.",
+        "export DEBIAN_FRONTEND=noninteractive",
+        "apt-get update",
         "apt-get install -y --no-install-recommends %s" % UBUNTU_TOOLS,
-        "apt-get upgrade -y",
+    ] + kernel_lines + [
+        "apt-get upgrade %s" % upgrade_flags,
         "apt-get install -y --no-install-recommends %s" % UBUNTU_DISK_TOOLS,
         "kver=$(newest_kernel)",
         "if [ -n \"$kver\" ]; then",
@@ -135,8 +147,11 @@ def _suse(config, fips):
     lines = []
     if config.get("arch") == "amd64" and config["os_distribution"] == "opensuse-leap":
         lines += [
-            "# 3.4 openSUSE Leap amd64: kernel packages locked, update, initrd, tools.",
-            "%s addlock 'kernel-de*'" % zypper,
+            "# 3.4 openSUSE Leap amd64: kernel packages locked (unless update_kernel), update, initrd, tools.",
+        ]
+        if not config.get("update_kernel"):
+            lines.append("%s addlock 'kernel-de*'" % zypper)
+        lines += [
             "%s refresh" % zypper,
             "%s update -y" % zypper,
         ]
@@ -263,21 +278,6 @@ def merged_usr_steps(tree):
         "  rm -rf \"%s/$d\"" % tree,
         "done",
     ]
-
-
-def kernel_headers_steps():
-    """4.2: headers of the newest kernel for kubeadm (Ubuntu amd64); a warning, never a failure, as CanvOS."""
-    return "\n".join(HEADER + [
-        "kver=$(newest_kernel)",
-        "if [ -z \"$kver\" ] || [ -d \"/usr/src/linux-headers-$kver\" ]; then exit 0; fi",
-        "export DEBIAN_FRONTEND=noninteractive",
-        "apt-get update",
-        "if ! apt-get install -y --no-install-recommends \"linux-headers-$kver\"; then",
-        "  apt-get install -y --no-install-recommends linux-headers-generic \\",
-        "    || say \"WARNING: no kernel headers for $kver could be installed (kubeadm preflight may warn)\"",
-        "fi",
-        "rm -rf /var/lib/apt/lists/*",
-    ]) + "\n"
 
 
 def nodeadm_steps(k8s_version):

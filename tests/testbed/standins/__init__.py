@@ -9,9 +9,12 @@ An air-gapped user mirrors upstream images into a local registry under the same 
   are stand-ins, not the real distributions. The openSUSE tag adds a `zypper` that records its calls (3.4, 3.5).
 - the small images (recipes.py, each recipe citing the CONFORMANCE items it mirrors): Kairos provider images
   (`edge/kairos-io/provider-<name>:<version>`), the stylus framework (`edge/stylus-framework-linux-amd64:<pe>`),
-  the third-party image with etcdctl (`third-party/spectro-third-party:4.8`) and the Kubernetes payloads under
+  the third-party image with etcdctl packed by Debian's upx (`third-party/spectro-third-party:4.8`; upx runs in a
+  cached image of its own, from bookworm-backports) and the Kubernetes payloads under
   luet's real tags (`edge/luet-repo-amd:<dist>-k8s-<package_version>`, with lib/ and usr/ parts), one per version;
   `StandIns.ensure_payload()` makes any version on demand.
+- on demand, `StandIns.ensure_package_recorder()`: the base with recording apt-get/apt-mark/dpkg-query/zypper/yum/
+  dracut (recipes.package_recorders), where the steps written for another distribution's packages can run.
 
 Slow images (minbase ~30 s, base ~2 min) stay in the local engine under a content-versioned tag
 (`edgeforge-testbed/<name>:<hash of the recipe>`), so later runs only tag and push.
@@ -143,6 +146,27 @@ def _build(client, tag, *, path=None, fileobj=None, buildargs=None, progress=Non
         raise TestbedError("build of %s finished without an image:\n%s" % (tag, "".join(last[-30:])))
 
 
+UPX_DOCKERFILE = """# edgeforge test bed: Debian's upx, to pack the etcdctl stand-in as CanvOS packs etcdctl (upx -1)
+FROM %(minbase)s
+RUN echo 'deb %(mirror)s %(suite)s-backports main' > /etc/apt/sources.list.d/backports.list \\
+ && apt-get update \\
+ && apt-get install -y --no-install-recommends -t %(suite)s-backports upx-ucl \\
+ && rm -rf /var/lib/apt/lists/*
+"""
+
+
+def _dockerfile_context(dockerfile):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = dockerfile.encode("utf-8")
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        info.mtime = 0
+        tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
 def _scratch_context(files, labels_comment, base="scratch"):
     """An in-memory build context: `FROM <base>` + the given files ({path: (bytes, mode)}) copied to /."""
     buf = io.BytesIO()
@@ -252,8 +276,51 @@ class Builder:
     def provider_source(self, dist, version):
         return self._scratch("provider-%s" % dist, recipes.provider(dist, version), "provider-%s %s" % (dist, version))
 
+    def package_recorder(self, base_tag):
+        """The base stand-in with recording apt-get/apt-mark/dpkg-query/zypper/yum/dracut (labelled stand-in)."""
+        return self._scratch("base-package-recorder", recipes.package_recorders(),
+                             "base + recording package managers", base=base_tag)
+
     def third_party(self):
-        return self._scratch("third-party", recipes.third_party(), "spectro-third-party 4.8")
+        return self._scratch("third-party", recipes.third_party(self.upx_pack), "spectro-third-party 4.8")
+
+    # -- upx: packs the etcdctl stand-in as the real image's is packed (4.9) --------------------------------------
+    def upx_tool(self):
+        """Debian's upx (bookworm-backports, from the Debian mirror) in an image of its own, cached like base."""
+        minbase = self.minbase()
+        dockerfile = UPX_DOCKERFILE % {"minbase": minbase, "mirror": DEBIAN_MIRROR, "suite": DEBIAN_SUITE}
+        version = _digest(RECIPE_VERSION, dockerfile)
+        tag = "%s/upx:%s" % (LOCAL_PREFIX, version)
+        with self.lock:
+            if not _image_exists(self.client, tag):
+                self.progress("building %s (upx-ucl from %s-backports)" % (tag, DEBIAN_SUITE))
+                _build(self.client, tag, fileobj=_dockerfile_context(dockerfile), progress=self.progress,
+                       labels={LABEL: version})
+        return tag
+
+    def upx_pack(self, data):
+        """``upx -1`` of an executable, run in the upx image; the result is kept in the state directory."""
+        tool = self.upx_tool()
+        cache = os.path.join(self.state_dir, "upx", "%s.upx" % _digest(tool, data))
+        if os.path.isfile(cache):
+            with open(cache, "rb") as handle:
+                return handle.read()
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="upx.", dir=self.state_dir) as work:
+            path = os.path.join(work, "program")
+            with open(path, "wb") as handle:
+                handle.write(data)
+            os.chmod(path, 0o755)
+            self.client.containers.run(tool, ["upx", "-1", "-q", "/work/program"], remove=True,
+                                       volumes={work: {"bind": "/work", "mode": "rw"}})
+            with open(path, "rb") as handle:
+                packed = handle.read()
+        if not packed.startswith(b"\x7fELF") or recipes.UPX_MARKER not in packed:
+            raise TestbedError("upx did not pack the program (%d bytes out)" % len(packed))
+        with open(cache + ".tmp", "wb") as handle:
+            handle.write(packed)
+        os.rename(cache + ".tmp", cache)
+        return packed
 
     def stylus_framework(self, pe_version):
         return self._scratch("stylus-framework", recipes.stylus_framework(pe_version),
@@ -409,6 +476,17 @@ class StandIns:
         if ref not in self.digests:
             self._publish(self.builder.provider_source(provider, version), ref)
         self.provider_sources.setdefault(provider, ref)
+        return ref
+
+    def ensure_package_recorder(self):
+        """The base stand-in with recording package managers, as a base image of the mirror (labelled stand-in).
+
+        For the steps written for another distribution's packages (Ubuntu kernels, zypper, yum): a build with this
+        base image records what it asks of them in ``recipes.PACKAGES_LOG``.
+        """
+        ref = "%s/edge/edgeforge-standin/package-recorder:%s" % (self.pub_repo, KAIROS_VERSION)
+        if ref not in self.digests:
+            self._publish(self.builder.package_recorder(self.base_image_tag), ref)
         return ref
 
     def third_party_ref(self):

@@ -28,6 +28,14 @@ def tiny_elf(message):
 
     The marker is what a UPX-packed binary carries (4.9); this one is not packed, only marked.
     """
+    return elf_program(message) + UPX_MARKER
+
+
+def elf_program(message, padding=b""):
+    """A static x86-64 ELF executable that prints ``message`` and exits 0; ``padding`` is loaded after the message.
+
+    UPX refuses files under a few kilobytes: the padding makes a program it packs (4.9, ``upx -1``).
+    """
     msg = message.encode("utf-8")
     base = 0x400000
     code = (b"\xb8\x01\x00\x00\x00"            # mov eax, 1 (write)
@@ -39,11 +47,11 @@ def tiny_elf(message):
             b"\x31\xff"                        # xor edi, edi
             b"\x0f\x05")                       # syscall
     entry = base + 64 + 56
-    size = 64 + 56 + len(code) + len(msg)
+    size = 64 + 56 + len(code) + len(msg) + len(padding)
     header = (b"\x7fELF\x02\x01\x01" + b"\x00" * 9
               + struct.pack("<HHIQQQIHHHHHH", 2, 0x3E, 1, entry, 64, 0, 0, 64, 56, 1, 0, 0, 0))
     program = struct.pack("<IIQQQQQQ", 1, 5, 0, base, base, size, size, 0x1000)
-    return header + program + code + msg + UPX_MARKER
+    return header + program + code + msg + padding
 
 
 # -- Kairos provider images: edge/kairos-io/provider-<name>:<ver> (4.5) ------------------------------------------
@@ -77,12 +85,21 @@ def stylus_framework(pe_version):
 
 
 # -- third-party image: third-party/spectro-third-party:4.8 (4.9) ------------------------------------------------
-def third_party():
+ETCDCTL_PADDING = "".join("etcdctl stand-in padding line %05d\n" % line for line in range(3000)).encode("ascii")
+
+
+def etcdctl_version_line(kind, arch):
+    """What the stand-in etcdctl prints when run (any arguments, such as ``--version``)."""
+    return "etcdctl version: 3.5.13 (%s, %s %s)\n" % (STANDIN_NOTE, kind, arch)
+
+
+def third_party(upx_pack):
+    """etcdctl packed with ``upx -1`` as in the real image (4.9); ``upx_pack(bytes) -> bytes`` runs the real upx."""
     files = {}
     for kind in ("palette", "vertex"):
         for arch in ("amd64",):
             files["/binaries/etcdctl/latest/%s/%s/etcdctl" % (kind, arch)] = (
-                tiny_elf("etcdctl version: 3.5.13 (%s, %s %s)\n" % (STANDIN_NOTE, kind, arch)), 0o755)
+                upx_pack(elf_program(etcdctl_version_line(kind, arch), ETCDCTL_PADDING)), 0o755)
     files["/binaries/luet/latest/amd64/luet"] = (tiny_elf("luet (%s)\n" % STANDIN_NOTE), 0o755)
     return files
 
@@ -161,3 +178,34 @@ ZYPPER_LOG = "/var/log/edgeforge-standin-zypper.log"
 def zypper_recorder():
     """A `zypper` that records each call and succeeds: the openSUSE stand-in is Debian underneath."""
     return {"/usr/bin/zypper": script('echo "zypper $*" >> %s\n' % ZYPPER_LOG)}
+
+
+# -- recording package managers for the update_kernel steps (3.3c, 3.4, 3.6, 4.2, 4.3) ----------------------------
+PACKAGES_LOG = "/var/log/edgeforge-standin-packages.log"
+# Ubuntu kernel metapackages the recording dpkg-query reports as installed (the stand-in is Debian underneath, so
+# none exists there): the holds of 3.3c then have something to hold, for every Ubuntu release the tags name.
+UBUNTU_KERNEL_METAS = tuple(
+    "%s-%s" % (name, release) for release in ("20.04", "22.04", "24.04")
+    for name in ("linux-image-generic-hwe", "linux-headers-generic-hwe", "linux-generic-hwe")
+) + ("linux-image-generic", "linux-headers-generic", "linux-generic")
+
+
+def package_recorders():
+    """apt-get, apt-mark, dpkg-query, zypper, yum and dracut that record their calls and succeed.
+
+    Ubuntu's kernel packages, zypper and yum cannot run on the Debian stand-in: these record what the build asks of
+    them (in /usr/local/bin, ahead of Debian's own on PATH). dpkg-query answers "installed" for the Ubuntu kernel
+    metapackages and asks the real dpkg database for everything else. dracut only records: the real initrd
+    regeneration is checked on the plain base stand-in, and skipping it keeps this image's builds to seconds.
+    """
+    record = 'echo "$(basename "$0") $*" >> %s\n' % PACKAGES_LOG
+    names = ("apt-get", "apt-mark", "zypper", "yum", "dracut")
+    files = {"/usr/local/bin/%s" % name: script(record) for name in names}
+    files["/usr/local/bin/dpkg-query"] = script(
+        record
+        + 'for last in "$@"; do :; done\n'
+        + 'case " %s " in\n' % " ".join(UBUNTU_KERNEL_METAS)
+        + '  *" $last "*) case "$*" in *Status*) echo "install ok installed"; exit 0 ;; esac ;;\n'
+        + 'esac\n'
+        + 'exec /usr/bin/dpkg-query "$@"\n')
+    return files
