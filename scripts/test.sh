@@ -107,7 +107,15 @@ PYEOF
 }
 
 lint() {
-    ansible-lint --profile production --offline
+    # ansible-lint puts ANSIBLE_HOME's collections (default ~/.ansible) before the checkout's: an older copy of this
+    # collection installed there would hide new modules. A home of its own for the run keeps the checkout the one
+    # source.
+    local home rc
+    home=$(mktemp -d /tmp/edgeforge-lint-home.XXXXXX)
+    ANSIBLE_HOME="$home" ansible-lint --profile production --offline
+    rc=$?
+    rm -rf "$home"
+    return "$rc"
 }
 
 unit() {
