@@ -26,7 +26,8 @@ description:
     payload holding C(lib/) cannot break the image.
   - With O(installer=true), also the installer image C(palette-installer-image:PE_VERSION[-CUSTOM_TAG]) (base stage
     + the whole stylus framework + the stock and user overlay), the input of the ISO build.
-  - C(update_kernel=true) and C(cis_hardening=true) in O(config) are refused before any build.
+  - C(update_kernel=true) in O(config) is refused before any build. C(cis_hardening=true) (Ubuntu amd64) hardens the
+    base stage after the kernel steps.
   - Every image carries the label C(io.edgeforge.inputs-digest), a digest of everything that went into it
     (configuration, Dockerfile text, files copied in, ids of the images it reads from). An existing image with the
     same tag and digest is not rebuilt. Images are built under a temporary tag and tagged with their final name only

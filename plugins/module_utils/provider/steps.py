@@ -14,6 +14,7 @@ __metaclass__ = type
 import shlex
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.cis import cis_steps
 
 
 UBUNTU_SHORT_VERSIONS = {"20": "20.04", "22": "22.04", "24": "24.04"}
@@ -44,11 +45,6 @@ def refuse_unsupported(config):
             "false: edgeforge keeps the base image's kernel (CanvOS would install the Ubuntu HWE kernel and upgrade "
             "at build time, which makes builds unrepeatable and cannot be checked here); pick a base_image that "
             "carries the kernel you need")
-    if config.get("cis_hardening"):
-        raise ValidationError(
-            "cis_hardening", True,
-            "false: edgeforge does not ship a CIS hardening script (CanvOS runs its own cis-harden/harden.sh); "
-            "apply your hardening with dockerfile/dockerfile_content instructions")
 
 
 def long_os_version(os_distribution, os_version):
@@ -225,7 +221,8 @@ def bootargs_steps(config):
 
 def base_stage_script(config):
     """The shell run last in the base stage: packages/kernel, release metadata, cleanup, boot arguments."""
-    lines = list(HEADER) + package_steps(config) + release_steps(config) + cleanup_steps() + bootargs_steps(config)
+    lines = (list(HEADER) + package_steps(config) + cis_steps(config) + release_steps(config) + cleanup_steps()
+             + bootargs_steps(config))
     return "\n".join(lines) + "\n"
 
 

@@ -256,7 +256,7 @@ def test_release_file_is_created_when_the_base_has_none(tmp_path):
                                               'KAIROS_IMAGE_LABEL="20.04-standard-amd64-generic"\n')
 
 
-@pytest.mark.parametrize("option", ["update_kernel", "cis_hardening"])
+@pytest.mark.parametrize("option", ["update_kernel"])
 def test_options_the_build_cannot_honour_are_refused(option):
     config = _plan(**{option: True})["config"]
     with pytest.raises(ValidationError) as err:
