@@ -170,7 +170,11 @@ options:
     type: path
   cis_hardening:
     description:
-      - Apply the CIS hardening script to the base image (CanvOS C(CIS_HARDENING)); Ubuntu on amd64 only.
+      - "Apply CIS benchmark hardening to the base stage after the kernel steps, as CanvOS C(CIS_HARDENING) does with
+        its C(cis-harden/harden.sh): audit, AppArmor, AIDE and password-quality packages; kernel, SSH, sudo, PAM,
+        login, journald and audit settings; legacy services removed or masked. Ubuntu on amd64 only."
+      - The build stops if a user of the base image has an empty password or a second account has UID 0. The AIDE
+        database is not initialised in the image (run C(aideinit) on the host).
       - When not set, V(false).
     type: bool
   disable_selinux:

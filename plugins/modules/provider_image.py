@@ -28,7 +28,7 @@ description:
     + the whole stylus framework + the stock and user overlay), the input of the ISO build.
   - C(update_kernel=true) in O(config) lets the base stage update the kernel (Ubuntu HWE kernel, no openSUSE kernel
     lock) and gives every provider image the headers or development package of its kernel, as CanvOS does.
-  - C(cis_hardening=true) in O(config) is refused before any build.
+  - C(cis_hardening=true) in O(config) (Ubuntu amd64) hardens the base stage after the kernel steps.
   - Every image carries the label C(io.edgeforge.inputs-digest), a digest of everything that went into it
     (configuration, Dockerfile text, files copied in, ids of the images it reads from). An existing image with the
     same tag and digest is not rebuilt. Images are built under a temporary tag and tagged with their final name only

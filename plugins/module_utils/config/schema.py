@@ -216,7 +216,11 @@ OPTIONS = (
         "Empty by default; a path you give must exist.",
     )),
     Option("cis_hardening", "bool", default=False, description=(
-        "Apply the CIS hardening script to the base image (CanvOS C(CIS_HARDENING)); Ubuntu on amd64 only.",
+        "Apply CIS benchmark hardening to the base stage after the kernel steps, as CanvOS C(CIS_HARDENING) does "
+        "with its C(cis-harden/harden.sh): audit, AppArmor, AIDE and password-quality packages; kernel, SSH, sudo, "
+        "PAM, login, journald and audit settings; legacy services removed or masked. Ubuntu on amd64 only.",
+        "The build stops if a user of the base image has an empty password or a second account has UID 0. The AIDE "
+        "database is not initialised in the image (run C(aideinit) on the host).",
         _WHEN_NOT_SET % "false",
     )),
     Option("disable_selinux", "bool", default=True, description=(

@@ -14,6 +14,7 @@ __metaclass__ = type
 import shlex
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.cis import cis_steps
 
 
 UBUNTU_SHORT_VERSIONS = {"20": "20.04", "22": "22.04", "24": "24.04"}
@@ -42,11 +43,6 @@ def refuse_unsupported(config):
         # CanvOS's own guard (1.4): a FIPS build keeps its certified kernel
         raise ValidationError("update_kernel", True, "false when fips_enabled is true (a FIPS build keeps its "
                               "certified kernel)")
-    if config.get("cis_hardening"):
-        raise ValidationError(
-            "cis_hardening", True,
-            "false: edgeforge does not ship a CIS hardening script (CanvOS runs its own cis-harden/harden.sh); "
-            "apply your hardening with dockerfile/dockerfile_content instructions")
 
 
 def long_os_version(os_distribution, os_version):
@@ -240,7 +236,8 @@ def bootargs_steps(config):
 
 def base_stage_script(config):
     """The shell run last in the base stage: packages/kernel, release metadata, cleanup, boot arguments."""
-    lines = list(HEADER) + package_steps(config) + release_steps(config) + cleanup_steps() + bootargs_steps(config)
+    lines = (list(HEADER) + package_steps(config) + cis_steps(config) + release_steps(config) + cleanup_steps()
+             + bootargs_steps(config))
     return "\n".join(lines) + "\n"
 
 

@@ -256,12 +256,13 @@ def test_release_file_is_created_when_the_base_has_none(tmp_path):
                                               'KAIROS_IMAGE_LABEL="20.04-standard-amd64-generic"\n')
 
 
-@pytest.mark.parametrize("option", ["cis_hardening"])
-def test_options_the_build_cannot_honour_are_refused(option):
-    config = _plan(**{option: True})["config"]
+def test_update_kernel_is_refused_only_on_a_fips_build():
+    config = _plan()["config"]
+    for option in ("update_kernel", "cis_hardening"):  # both honoured now (3.3c, 3.3j)
+        steps.refuse_unsupported(dict(config, **{option: True}))
     with pytest.raises(ValidationError) as err:
-        steps.refuse_unsupported(config)
-    assert err.value.param == option and "false" in str(err.value)
+        steps.refuse_unsupported(dict(config, update_kernel=True, fips_enabled=True))
+    assert err.value.param == "update_kernel" and "fips_enabled" in str(err.value)
 
 
 def test_package_steps_follow_the_distribution():
