@@ -165,7 +165,7 @@ options:
   min_volume_size:
     description:
       - The root volume in GiB an instance of the image needs at first boot (the C(min_root_volume_gib) that
-        M(edgeforge.artifacts.raw_disk_image) returns: its partitions plus the state and persistent partitions the
+        M(edgeforge.artifacts.raw_disk_image) returns - its partitions plus the state and persistent partitions the
         first boot adds). The default of O(volume_size); V(0) or unset means not known.
     type: int
   volume_type:

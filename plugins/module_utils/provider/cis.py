@@ -51,7 +51,7 @@ def _q(text):
 def ubuntu_major(os_version):
     """The Ubuntu release as a number (``22`` for 22, 22.04 ...); it decides faillock/yescrypt or tally2/SHA512."""
     try:
-        return int(str(os_version).split(".")[0])
+        return int(str(os_version).split(".", maxsplit=1)[0])
     except ValueError:
         return 22
 
