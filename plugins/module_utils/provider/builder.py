@@ -16,7 +16,8 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.context import (
     LABEL_DIGEST, context_dir_name, proxy_build_args, read_cert_files)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.images import (
-    base_stage_context, base_stage_tag, installer_context, provider_context, third_party_image)
+    base_stage_context, base_stage_tag, installer_context, provider_context, third_party_image,
+    upx_helper_image)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.steps import refuse_unsupported
 
 
@@ -58,7 +59,8 @@ class ProviderImageBuilder:
                 ("provider_source_image", self.config["provider_source_image"]),
                 ("stylus_framework_image", self.config["stylus_framework_image"])]
         if self.plan["builds"]:
-            refs.append(("third_party_image", third_party_image(self.config)))
+            refs += [("third_party_image", third_party_image(self.config)),
+                     ("upx_helper_image", upx_helper_image(self.config))]
         refs += [(build["k8s_payload_image"], build["k8s_payload_image"]) for build in self.plan["builds"]]
         ids = {}
         missing = []
