@@ -289,6 +289,11 @@ def test_etcdctl_is_upx_packed_and_runs(conformance, docker_engine):
     assert etcdctl[:4] == b"\x7fELF" and recipes.UPX_MARKER in etcdctl and len(etcdctl) < len(program) // 2
     out = _run_in(docker_engine.client, conformance["result"]["images"][1]["reference"], "etcdctl --version")
     assert out == recipes.etcdctl_version_line("palette", "amd64")
+    # packed once for both versions, in the etcdctl stage (or reused from an earlier build), never per version
+    with open(os.path.join(conformance["result"]["log_dir"], "provider_images.progress.log"), encoding="utf-8") as log:
+        progress = log.read()
+    assert progress.count("building etcdctl stage") <= 1
+    assert not [line for line in progress.splitlines() if "upx -1" in line and "[edgeforge-etcdctl-stage:" not in line]
 
 
 def test_base_stage_steps_are_in_the_provider_image(conformance, docker_engine):
