@@ -20,7 +20,8 @@ description:
     C(IMAGE_REGISTRY/IMAGE_REPO:K8S_DISTRIBUTION-K8S_VERSION-PE_VERSION[-CUSTOM_TAG]), holding, in CanvOS's order,
     the stock and user overlay C(etc/), the whole Kairos provider image, the stylus branding and configuration, the
     optional edge custom config, the Kubernetes payload and C(/usr/bin/etcdctl) (from
-    C(SPECTRO_PUB_REPO/third-party/spectro-third-party:4.8)); kernel headers for kubeadm on Ubuntu amd64 and
+    C(SPECTRO_PUB_REPO/third-party/spectro-third-party:4.8), packed with C(upx -1) in CanvOS's Alpine helper image
+    C(SPECTRO_PUB_REPO/edge/canvos/alpine:3.20)); kernel headers for kubeadm on Ubuntu amd64 and
     nodeadm's IAM Roles Anywhere and SSM parts; no SSH host keys and an empty machine-id.
   - Files copied onto a merged-/usr base (where C(/lib) is a link to C(usr/lib)) are merged into C(/usr), so a
     payload holding C(lib/) cannot break the image.

@@ -115,6 +115,8 @@ def test_standin_images_are_published_under_the_default_paths(standin_images, re
     assert set(PE_VERSIONS) <= set(registry.tags("%s/edge/stylus-framework-linux-amd64" % pub))
     assert "v4.9.21" in PE_VERSIONS and "v4.4.12" in PE_VERSIONS
     assert "k3s-k8s-1.27.2-k3s1" in registry.tags("%s/edge/luet-repo-amd" % pub)
+    assert "4.8" in registry.tags("%s/third-party/spectro-third-party" % pub)
+    assert "3.20" in registry.tags("%s/edge/canvos/alpine" % pub)
     assert standin_images.config_overrides["spectro_pub_repo"] == "%s/%s" % (registry.host, pub)
     assert standin_images.base_image == ("%s/%s/edge/kairos-ubuntu:22.04-core-amd64-generic-v4.0.4"
                                          % (registry.host, pub))
@@ -154,8 +156,8 @@ def test_package_recorder_records_and_answers_for_ubuntu_kernel_packages(docker_
                         "zypper refresh"]
 
 
-def test_third_party_etcdctl_is_packed_by_upx(docker_engine, standin_images):
-    """4.9: the stand-in's etcdctl is the output of a real `upx -1` (it runs: test_provider_images.py)."""
+def test_third_party_etcdctl_is_unpacked_as_in_the_real_image(docker_engine, standin_images):
+    """4.9: the real image ships etcdctl unpacked (CanvOS packs it, and upx refuses a packed file)."""
     container = docker_engine.client.containers.create(standin_images.third_party, command=["true"])
     try:
         stream, _stat = container.get_archive("/binaries/etcdctl/latest/palette/amd64/etcdctl")
@@ -164,5 +166,16 @@ def test_third_party_etcdctl_is_packed_by_upx(docker_engine, standin_images):
         container.remove(force=True)
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         etcdctl = tar.extractfile("etcdctl").read()
-    program = recipes.elf_program(recipes.etcdctl_version_line("palette", "amd64"), recipes.ETCDCTL_PADDING)
-    assert etcdctl[:4] == b"\x7fELF" and recipes.UPX_MARKER in etcdctl and len(etcdctl) < len(program) // 2
+    assert etcdctl == recipes.elf_program(recipes.etcdctl_version_line("palette", "amd64"), recipes.ETCDCTL_PADDING)
+    assert recipes.UPX_MARKER not in etcdctl
+
+
+def test_alpine_helper_standin_has_upx_and_a_shell(docker_engine, standin_images):
+    """CanvOS's Alpine helper (2.1, 4.9), where the build runs `upx -1`: upx on PATH, /bin/sh, labelled stand-in."""
+    ref = standin_images.alpine_helper
+    assert ref == "%s/edge/canvos/alpine:3.20" % standin_images.pub_repo
+    out = docker_engine.client.containers.run(
+        ref, ["/bin/sh", "-c", "command -v upx && upx --version | head -n 1 && cat /etc/edgeforge-standin"],
+        remove=True, network_disabled=True).decode()
+    assert out.splitlines()[0].endswith("/upx") and out.splitlines()[1].startswith("upx ")
+    assert "stand-in of CanvOS's Alpine helper edge/canvos/alpine:3.20" in out

@@ -16,7 +16,8 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.context import (
     LABEL_DIGEST, context_dir_name, proxy_build_args, read_cert_files)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.images import (
-    base_stage_context, base_stage_tag, installer_context, provider_context, third_party_image)
+    base_stage_context, base_stage_tag, etcdctl_stage_context, etcdctl_stage_tag, installer_context,
+    provider_context, third_party_image, upx_helper_image)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.provider.steps import refuse_unsupported
 
 
@@ -58,7 +59,8 @@ class ProviderImageBuilder:
                 ("provider_source_image", self.config["provider_source_image"]),
                 ("stylus_framework_image", self.config["stylus_framework_image"])]
         if self.plan["builds"]:
-            refs.append(("third_party_image", third_party_image(self.config)))
+            refs += [("third_party_image", third_party_image(self.config)),
+                     ("upx_helper_image", upx_helper_image(self.config))]
         refs += [(build["k8s_payload_image"], build["k8s_payload_image"]) for build in self.plan["builds"]]
         ids = {}
         missing = []
@@ -143,6 +145,8 @@ class ProviderImageBuilder:
                 base_result.update(status="reused", **_image_summary(base_found))
             else:
                 base_result = self._build(self.engine, base, base_tag, "base stage")
+            if any(ctx.kind == "provider" for ctx, _ref in todo):
+                self._etcdctl_stage(source_ids)
             self._build_all(todo, results)
         elif todo:
             base_result["status"] = "would_build" if not self._up_to_date(base_tag, base) else "reused"
@@ -157,6 +161,13 @@ class ProviderImageBuilder:
         if installer is not None:
             out["installer_image"] = results[self.plan["installer_image"]]
         return out
+
+    def _etcdctl_stage(self, source_ids):
+        """Packs etcdctl once for every provider image of the run (4.9), or reuses the packed one."""
+        stage = etcdctl_stage_context(self.config, source_ids)
+        tag = etcdctl_stage_tag(stage)
+        if self.force or not self._up_to_date(tag, stage):
+            self._build(self.engine, stage, tag, "etcdctl stage")
 
     def _build_all(self, todo, results):
         from concurrent.futures import ThreadPoolExecutor, wait, FIRST_EXCEPTION

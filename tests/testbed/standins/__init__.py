@@ -9,8 +9,9 @@ An air-gapped user mirrors upstream images into a local registry under the same 
   are stand-ins, not the real distributions. The openSUSE tag adds a `zypper` that records its calls (3.4, 3.5).
 - the small images (recipes.py, each recipe citing the CONFORMANCE items it mirrors): Kairos provider images
   (`edge/kairos-io/provider-<name>:<version>`), the stylus framework (`edge/stylus-framework-linux-amd64:<pe>`),
-  the third-party image with etcdctl packed by Debian's upx (`third-party/spectro-third-party:4.8`; upx runs in a
-  cached image of its own, from bookworm-backports) and the Kubernetes payloads under
+  the third-party image with etcdctl unpacked as in the real one (`third-party/spectro-third-party:4.8`), the
+  offline stand-in of CanvOS's Alpine helper (`edge/canvos/alpine:3.20`, where the build packs etcdctl with
+  `upx -1`: Debian's upx from bookworm-backports and /bin/sh, not Alpine) and the Kubernetes payloads under
   luet's real tags (`edge/luet-repo-amd:<dist>-k8s-<package_version>`, with lib/ and usr/ parts), one per version;
   `StandIns.ensure_payload()` makes any version on demand.
 - on demand, `StandIns.ensure_package_recorder()`: the base with recording apt-get/apt-mark/dpkg-query/zypper/yum/
@@ -282,11 +283,16 @@ class Builder:
                              "base + recording package managers", base=base_tag)
 
     def third_party(self):
-        return self._scratch("third-party", recipes.third_party(self.upx_pack), "spectro-third-party 4.8")
+        return self._scratch("third-party", recipes.third_party(), "spectro-third-party 4.8")
 
-    # -- upx: packs the etcdctl stand-in as the real image's is packed (4.9) --------------------------------------
+    # -- CanvOS's Alpine helper, where the build packs etcdctl with upx -1 (4.9) -------------------------------
+    def alpine_helper(self):
+        """Offline stand-in of ``edge/canvos/alpine:3.20``: Debian's upx image (upx on PATH, /bin/sh), labelled."""
+        return self._scratch("canvos-alpine", recipes.alpine_helper(),
+                             "offline stand-in of CanvOS's Alpine helper edge/canvos/alpine:3.20", base=self.upx_tool())
+
     def upx_tool(self):
-        """Debian's upx (bookworm-backports, from the Debian mirror) in an image of its own, cached like base."""
+        """Debian's upx (bookworm-backports, from the Debian mirror): the base of the Alpine helper's stand-in."""
         minbase = self.minbase()
         dockerfile = UPX_DOCKERFILE % {"minbase": minbase, "mirror": DEBIAN_MIRROR, "suite": DEBIAN_SUITE}
         version = _digest(RECIPE_VERSION, dockerfile)
@@ -297,30 +303,6 @@ class Builder:
                 _build(self.client, tag, fileobj=_dockerfile_context(dockerfile), progress=self.progress,
                        labels={LABEL: version})
         return tag
-
-    def upx_pack(self, data):
-        """``upx -1`` of an executable, run in the upx image; the result is kept in the state directory."""
-        tool = self.upx_tool()
-        cache = os.path.join(self.state_dir, "upx", "%s.upx" % _digest(tool, data))
-        if os.path.isfile(cache):
-            with open(cache, "rb") as handle:
-                return handle.read()
-        os.makedirs(os.path.dirname(cache), exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="upx.", dir=self.state_dir) as work:
-            path = os.path.join(work, "program")
-            with open(path, "wb") as handle:
-                handle.write(data)
-            os.chmod(path, 0o755)
-            self.client.containers.run(tool, ["upx", "-1", "-q", "/work/program"], remove=True,
-                                       volumes={work: {"bind": "/work", "mode": "rw"}})
-            with open(path, "rb") as handle:
-                packed = handle.read()
-        if not packed.startswith(b"\x7fELF") or recipes.UPX_MARKER not in packed:
-            raise TestbedError("upx did not pack the program (%d bytes out)" % len(packed))
-        with open(cache + ".tmp", "wb") as handle:
-            handle.write(packed)
-        os.rename(cache + ".tmp", cache)
-        return packed
 
     def stylus_framework(self, pe_version):
         return self._scratch("stylus-framework", recipes.stylus_framework(pe_version),
@@ -404,7 +386,8 @@ class StandIns:
     - ``base_image_tag``: the local engine tag of the base stand-in; ``minbase_tag`` the debootstrap rootfs.
     - ``base_images``: {(os_distribution, os_version): reference in the registry}; ``base_image``: ubuntu 22.04.
     - ``provider_sources``: {dist: reference}; ``stylus_frameworks``: {pe_version: reference};
-      ``payloads``: {(dist, k8s_version): reference}; ``third_party``: the etcdctl image's reference.
+      ``payloads``: {(dist, k8s_version): reference}; ``third_party``: the etcdctl image's reference;
+      ``alpine_helper``: the reference of CanvOS's Alpine helper (its stand-in: upx and /bin/sh).
     - ``ensure_payload(dist, version)``, ``ensure_stylus(pe_version)``, ``ensure_provider(dist, version)``: build
       and publish one more image on demand (a second or so) and return its reference.
     """
@@ -425,6 +408,7 @@ class StandIns:
         self.stylus_frameworks = {}
         self.payloads = {}
         self.third_party = None
+        self.alpine_helper = None
         self.digests = {}
         self.config_overrides = {
             "spectro_pub_repo": self.pub_repo,
@@ -462,6 +446,7 @@ class StandIns:
         for dist, version in DEFAULT_PAYLOADS:
             self.ensure_payload(dist, version)
         self.third_party = self._publish(self.builder.third_party(), self.third_party_ref())
+        self.alpine_helper = self._publish(self.builder.alpine_helper(), self.alpine_helper_ref())
         self.builder.progress("stand-ins published to %s in %.0f s" % (self.pub_repo, time.monotonic() - started))
         return self
 
@@ -492,6 +477,10 @@ class StandIns:
     def third_party_ref(self):
         """Where the build looks for the third-party image on this mirror (CanvOS: palette-images, 4.9)."""
         return "%s/third-party/spectro-third-party:4.8" % self.pub_repo
+
+    def alpine_helper_ref(self):
+        """CanvOS's ALPINE_IMG on this mirror: ``$SPECTRO_PUB_REPO/edge/canvos/alpine:3.20`` (2.1, 4.9)."""
+        return "%s/edge/canvos/alpine:3.20" % self.pub_repo
 
     def stylus_ref(self, pe_version):
         return "%s/edge/stylus-framework-linux-%s:%s" % (self.pub_repo, ARCH, pe_version)
@@ -525,4 +514,5 @@ class StandIns:
             "stylus_frameworks": dict(self.stylus_frameworks),
             "payloads": {"%s-%s" % key: ref for key, ref in self.payloads.items()},
             "third_party": self.third_party,
+            "alpine_helper": self.alpine_helper,
         }

@@ -23,14 +23,6 @@ def data(text, mode=0o644):
     return (text.encode("utf-8") if isinstance(text, str) else text), mode
 
 
-def tiny_elf(message):
-    """A static x86-64 ELF executable that prints ``message`` and exits 0, followed by the ``UPX!`` marker.
-
-    The marker is what a UPX-packed binary carries (4.9); this one is not packed, only marked.
-    """
-    return elf_program(message) + UPX_MARKER
-
-
 def elf_program(message, padding=b""):
     """A static x86-64 ELF executable that prints ``message`` and exits 0; ``padding`` is loaded after the message.
 
@@ -93,15 +85,24 @@ def etcdctl_version_line(kind, arch):
     return "etcdctl version: 3.5.13 (%s, %s %s)\n" % (STANDIN_NOTE, kind, arch)
 
 
-def third_party(upx_pack):
-    """etcdctl packed with ``upx -1`` as in the real image (4.9); ``upx_pack(bytes) -> bytes`` runs the real upx."""
+def third_party():
+    """etcdctl unpacked, as in the real image: CanvOS packs it at build time, and upx refuses a packed file (4.9)."""
     files = {}
     for kind in ("palette", "vertex"):
         for arch in ("amd64",):
             files["/binaries/etcdctl/latest/%s/%s/etcdctl" % (kind, arch)] = (
-                upx_pack(elf_program(etcdctl_version_line(kind, arch), ETCDCTL_PADDING)), 0o755)
-    files["/binaries/luet/latest/amd64/luet"] = (tiny_elf("luet (%s)\n" % STANDIN_NOTE), 0o755)
+                elf_program(etcdctl_version_line(kind, arch), ETCDCTL_PADDING), 0o755)
+    files["/binaries/luet/latest/amd64/luet"] = (elf_program("luet (%s)\n" % STANDIN_NOTE), 0o755)  # unpacked too
     return files
+
+
+# -- CanvOS's Alpine helper: edge/canvos/alpine:3.20 (ALPINE_IMG, 2.1, 4.9) --------------------------------------
+def alpine_helper():
+    """What the stand-in adds to Debian's upx image: a note saying what it stands in for (upx and /bin/sh come
+    from that image; the build reads nothing else of the helper)."""
+    return {"/etc/edgeforge-standin": data(
+        "%s of CanvOS's Alpine helper edge/canvos/alpine:3.20: Debian's upx-ucl and /bin/sh, not Alpine\n"
+        % STANDIN_NOTE)}
 
 
 # -- Kubernetes payloads: edge/luet-repo-<amd|arm>:<name>-k8s-<version> (4.8) ------------------------------------

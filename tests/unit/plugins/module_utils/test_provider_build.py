@@ -100,7 +100,9 @@ def test_provider_dockerfile_reads_every_upstream_image_from_the_configuration()
     assert ("COPY --from=%s /oem/stylus_config.yaml /out/etc/kairos/branding/stylus_config.yaml"
             % config["stylus_framework_image"]) in text
     third_party = "mirror.example:5000/pi/third-party/spectro-third-party:4.8"
-    assert "COPY --from=%s /binaries/etcdctl/latest/palette/amd64/etcdctl /out/usr/bin/etcdctl" % third_party in text
+    stage = images.etcdctl_stage_context(config, {}).dockerfile
+    assert "COPY --from=%s /binaries/etcdctl/latest/palette/amd64/etcdctl /WORKDIR/etcdctl" % third_party in stage
+    assert "FROM mirror.example:5000/pi/edge/canvos/alpine:3.20\n" in stage
     assert all(ref.startswith("mirror.example:5000/") for ref in (
         config["provider_source_image"], config["stylus_framework_image"], plan["builds"][0]["k8s_payload_image"]))
     final = providers[0].files["edgeforge-final.sh"].decode()
@@ -108,7 +110,7 @@ def test_provider_dockerfile_reads_every_upstream_image_from_the_configuration()
     # CanvOS's precedence (4.1): overlay etc, provider image, stylus, payload, etcdctl; one COPY onto the base
     order = [text.index(part) for part in ("COPY overlay/ /out/etc/", config["provider_source_image"],
                                            config["stylus_framework_image"], plan["builds"][0]["k8s_payload_image"],
-                                           third_party, "COPY --from=payload /out/ /")]
+                                           "COPY --from=edgeforge-etcdctl-stage:", "COPY --from=payload /out/ /")]
     assert order == sorted(order)
     assert providers[0].labels["io.edgeforge.k8s-version"] == "1.27.2"
     assert providers[0].labels[pb.LABEL_DIGEST] == providers[0].digest
@@ -324,3 +326,42 @@ def test_third_party_image_stays_on_palette_images_and_fips_takes_vertex_binarie
     mirror = _plan(spectro_pub_repo="mirror.example:5000/pi")["config"]
     assert images.third_party_image(mirror) == "mirror.example:5000/pi/third-party/spectro-third-party:4.8"
     assert images.etcdctl_path(mirror) == "/binaries/etcdctl/latest/palette/amd64/etcdctl"
+
+
+def test_etcdctl_is_packed_with_upx_in_canvos_alpine_helper_once_for_every_version():
+    # 4.9: as CanvOS's +third-party target: FROM ALPINE_IMG, the third-party binary copied in, `upx -1` on it
+    plan = _plan()
+    ids = {"provider_source_image": "sha256:prov", "stylus_framework_image": "sha256:sty",
+           "third_party_image": "sha256:tp", "upx_helper_image": "sha256:alpine"}
+    _base, providers = _contexts(plan, ids=dict(ids))
+    helper = "us-docker.pkg.dev/palette-images/edge/canvos/alpine:3.20"
+    third_party = "us-docker.pkg.dev/palette-images/third-party/spectro-third-party:4.8"
+    stage = images.etcdctl_stage_context(plan["config"], ids)
+    assert stage.dockerfile.splitlines()[1:4] == [
+        "FROM %s" % helper,
+        "COPY --from=%s /binaries/etcdctl/latest/palette/amd64/etcdctl /WORKDIR/etcdctl" % third_party,
+        "RUN upx -1 /WORKDIR/etcdctl"]
+    assert "k8s" not in stage.dockerfile and stage.labels["io.edgeforge.upx-helper-image"] == helper
+    for ctx in providers:  # one packed etcdctl, taken by every version; never the unpacked file
+        assert ("COPY --from=%s /WORKDIR/etcdctl /out/usr/bin/etcdctl" % images.etcdctl_stage_tag(stage)
+                in ctx.dockerfile.splitlines())
+        assert third_party not in ctx.dockerfile.replace('third-party-image="%s"' % third_party, "")
+        assert ctx.labels["io.edgeforge.upx-helper-image"] == helper
+
+
+def test_upx_helper_image_follows_the_fips_registry_and_a_mirror():
+    # 2.1: ALPINE_IMG moves to palette-images-fips with SPECTRO_PUB_REPO; the third-party image does not
+    fips = _plan(fips_enabled=True, base_image="r.example/fips:1")["config"]
+    assert images.upx_helper_image(fips) == "us-docker.pkg.dev/palette-images-fips/edge/canvos/alpine:3.20"
+    mirror = _plan(spectro_pub_repo="mirror.example:5000/pi")["config"]
+    assert images.upx_helper_image(mirror) == "mirror.example:5000/pi/edge/canvos/alpine:3.20"
+
+
+def test_a_changed_upx_helper_image_rebuilds_the_provider_images():
+    plan = _plan()
+    ids = {"provider_source_image": "sha256:prov", "stylus_framework_image": "sha256:sty"}
+    _b, first = _contexts(plan, ids=dict(ids, upx_helper_image="sha256:a"))
+    _b, second = _contexts(plan, ids=dict(ids, upx_helper_image="sha256:b"))
+    assert first[0].digest != second[0].digest
+    assert (images.etcdctl_stage_context(plan["config"], {"upx_helper_image": "sha256:a"}).digest
+            != images.etcdctl_stage_context(plan["config"], {"upx_helper_image": "sha256:b"}).digest)
