@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -100,25 +101,34 @@ def machine():
                                                       platform.python_version())
 
 
-def build_versions(base, registry, run_id, work, results):
+def build_versions(base, registry, run_id, work, results, order=(1, 4), tag=""):
     """The provider build for 1 version and for 4, each with a fresh base stage (its own customisation)."""
-    for count in (1, 4):
-        variables = dict(base, image_registry="%s/bench-%s-%d" % (registry.host, run_id, count),
-                         build_dir=os.path.join(work, "v%d" % count), k8s_version=VERSIONS[:count],
+    for count in order:
+        name = "%d%s" % (count, tag)
+        variables = dict(base, image_registry="%s/bench-%s-%s" % (registry.host, run_id, name),
+                         build_dir=os.path.join(work, "v%s" % name), k8s_version=VERSIONS[:count],
                          provider_images_push=False, provider_images_installer=False,
-                         provider_images_dockerfile_content="RUN echo %s-%d > /etc/edgeforge-bench"
-                         % (run_id, count))
-        timed("build %d version%s (shared base stage)" % (count, "s" if count > 1 else ""),
+                         provider_images_dockerfile_content="RUN echo %s-%s > /etc/edgeforge-bench"
+                         % (run_id, name))
+        timed("build %d version%s (shared base stage)%s" % (count, "s" if count > 1 else "", tag),
               "playbooks/basic.yml", variables, results)
 
 
-def versions_only(base, registry, run_id, work, results):
-    build_versions(base, registry, run_id, work, results)
-    one, four = results["build 1 version (shared base stage)"], results["build 4 versions (shared base stage)"]
-    print("\n| measurement | value |\n|---|---|")
-    print("| build 1 version (shared base stage) | %.1f s |" % one)
-    print("| build 4 versions (shared base stage) | %.1f s |" % four)
-    print("| **4 versions / 1 version** (target <= 1.25) | **%.2f** |" % (four / one))
+def versions_only(base, registry, run_id, work, results, rounds=1):
+    """Rounds alternate the order (1 then 4, 4 then 1, ...) so a load that rises or falls during a round does not
+    always favour the same side; the ratio of each round and their median are printed."""
+    ratios = []
+    print("\n| round | order | build 1 version | build 4 versions | 4 / 1 | load after |\n|---|---|---|---|---|---|")
+    for number in range(rounds):
+        order = (1, 4) if number % 2 == 0 else (4, 1)
+        tag = " round %d" % number
+        build_versions(base, registry, run_id, work, results, order=order, tag=tag)
+        one = results["build 1 version (shared base stage)%s" % tag]
+        four = results["build 4 versions (shared base stage)%s" % tag]
+        ratios.append(four / one)
+        print("| %d | %s then %s | %.1f s | %.1f s | %.2f | %.2f |" % (number, order[0], order[1], one, four,
+                                                                      four / one, os.getloadavg()[0]))
+    print("| **median** | | | | **%.2f** (target <= 1.25) | |" % statistics.median(ratios))
     print("\nMachine: %s." % machine())
 
 
@@ -131,6 +141,8 @@ def main():
     parser.add_argument("--only-noop", action="store_true", help="measure only the first run and the no-op re-run")
     parser.add_argument("--only-versions", action="store_true",
                         help="measure only the 1-version and 4-version builds (part 2)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="with --only-versions: rounds of the two builds, the order alternating between rounds")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="edgeforge-bench-")
     engine = ensure_docker_engine()
@@ -146,7 +158,7 @@ def main():
             base["base_image"] = padded_base(engine.client, standins, registry, args.base_padding_gib)
 
         if args.only_versions:
-            versions_only(base, registry, run_id, work, results)
+            versions_only(base, registry, run_id, work, results, rounds=args.rounds)
             return
         # 1. basic.yml first run vs no-op re-run
         basic = dict(base, image_registry="%s/bench-%s" % (registry.host, run_id),
