@@ -32,7 +32,7 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.rootfs im
     export_rootfs, extract_local_ui, find_boot_files)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.runner import ScriptRunner
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.stamps import (
-    read_sha256_file, up_to_date, verify_checksum_file, write_stamps)
+    read_sha256_file, up_to_date, write_stamps)
 
 BUILDERS = ("container", "host", "auroraboot")
 ARTIFACTS = {"iso": IsoArtifact, "raw": RawArtifact}
@@ -138,7 +138,9 @@ class DiskBuilder:
                 if os.path.exists(tmp_output):
                     os.unlink(tmp_output)
             write_stamps(request.output, checksum, digest)
-            verify_checksum_file(request.output)
+            # _finish hashed the file as it lies on disk; reading it a second time (GBs) would only repeat that
+            if read_sha256_file(request.output + ".sha256") != checksum:
+                raise DiskBuildError("%s.sha256 does not hold the checksum just written" % request.output)
         finally:
             if not self.keep_work:
                 shutil.rmtree(work, ignore_errors=True)

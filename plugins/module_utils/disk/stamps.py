@@ -15,7 +15,6 @@ import json
 import os
 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import atomic_write, sha256_file
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.errors import DiskBuildError
 
 MIB = 1024 * 1024
 
@@ -76,15 +75,6 @@ def write_checksum_and_stamp(output_path, digest):
     checksum = sha256_file(output_path)
     write_stamps(output_path, checksum, digest)
     return checksum
-
-
-def verify_checksum_file(output_path):
-    """Re-read the artifact and compare with its .sha256 file (what `sha256sum -c` does)."""
-    written = read_sha256_file(output_path + ".sha256")
-    actual = sha256_file(output_path)
-    if written != actual:
-        raise DiskBuildError("%s does not match its checksum file (%s != %s)" % (output_path, actual, written))
-    return actual
 
 
 def allocated_bytes(path):
