@@ -104,7 +104,7 @@ def machine():
 def build_versions(base, registry, run_id, work, results, order=(1, 4), tag=""):
     """The provider build for 1 version and for 4, each with a fresh base stage (its own customisation)."""
     for count in order:
-        name = "%d%s" % (count, tag)
+        name = "%d%s" % (count, tag.replace(" ", "-"))
         variables = dict(base, image_registry="%s/bench-%s-%s" % (registry.host, run_id, name),
                          build_dir=os.path.join(work, "v%s" % name), k8s_version=VERSIONS[:count],
                          provider_images_push=False, provider_images_installer=False,
