@@ -126,8 +126,8 @@ def versions_only(base, registry, run_id, work, results, rounds=1):
         one = results["build 1 version (shared base stage)%s" % tag]
         four = results["build 4 versions (shared base stage)%s" % tag]
         ratios.append(four / one)
-        print("| %d | %s then %s | %.1f s | %.1f s | %.2f | %.2f |" % (number, order[0], order[1], one, four,
-                                                                      four / one, os.getloadavg()[0]))
+        row = (number, order[0], order[1], one, four, four / one, os.getloadavg()[0])
+        print("| %d | %s then %s | %.1f s | %.1f s | %.2f | %.2f |" % row)
     print("| **median** | | | | **%.2f** (target <= 1.25) | |" % statistics.median(ratios))
     print("\nMachine: %s." % machine())
 
