@@ -18,7 +18,8 @@ GPT_LINUX = "0FC63DAF-8483-4772-8E79-3D69D8477DE4"
 GPT_BIOS_BOOT = "21686148-6E49-6E6F-744E-656564454649"
 
 
-def _mib_up(value):
+def mib_up(value):
+    """``value`` bytes rounded up to whole MiB."""
     return -(-int(value) // MIB) * MIB
 
 
@@ -28,13 +29,13 @@ def plan_raw_layout(esp_bytes, oem_bytes, recovery_bytes, content_bytes=0, bios_
     1 MiB alignment; every partition is at least its data plus headroom; GPT backup needs the last 33 sectors.
     """
     sizes = [
-        ("efi", max(64 * MIB, _mib_up(esp_bytes * 1.2 + 8 * MIB)), GPT_ESP),
-        ("oem", max(64 * MIB, _mib_up(oem_bytes * 1.2 + 16 * MIB)), GPT_LINUX),
-        ("recovery", _mib_up(recovery_bytes * 1.1 + 64 * MIB), GPT_LINUX),
+        ("efi", max(64 * MIB, mib_up(esp_bytes * 1.2 + 8 * MIB)), GPT_ESP),
+        ("oem", max(64 * MIB, mib_up(oem_bytes * 1.2 + 16 * MIB)), GPT_LINUX),
+        ("recovery", mib_up(recovery_bytes * 1.1 + 64 * MIB), GPT_LINUX),
     ]
     if content_bytes:
         # add-content-partition.sh: bundles + 20 % + 100 MiB
-        sizes.append(("content", _mib_up(content_bytes * 1.2 + 100 * MIB), GPT_LINUX))
+        sizes.append(("content", mib_up(content_bytes * 1.2 + 100 * MIB), GPT_LINUX))
     if bios_boot:
         sizes.append(("bios", MIB, GPT_BIOS_BOOT))
     start = MIB
@@ -85,3 +86,24 @@ def install_bios_boot(disk_path, boot_img, core_img, core_lba):
         disk.seek(core_lba * SECTOR)
         disk.write(bytes(core))
     return sectors
+
+
+def read_gpt(path):
+    """The partitions of a GPT disk image: [{"name", "start", "end"}] in bytes (end exclusive), in table order."""
+    with open(path, "rb") as disk:
+        disk.seek(SECTOR)
+        header = disk.read(92)
+        if len(header) < 92 or header[:8] != b"EFI PART":
+            raise DiskBuildError("%s has no GPT header" % path)
+        entries_lba, count, entry_size = struct.unpack_from("<QII", header, 72)
+        disk.seek(entries_lba * SECTOR)
+        table = disk.read(count * entry_size)
+    parts = []
+    for index in range(len(table) // entry_size):
+        entry = table[index * entry_size:(index + 1) * entry_size]
+        if entry[:16] == b"\0" * 16:  # unused entry
+            continue
+        first, last = struct.unpack_from("<QQ", entry, 32)
+        name = entry[56:128].decode("utf-16-le").split("\0", 1)[0]
+        parts.append({"name": name, "start": first * SECTOR, "end": (last + 1) * SECTOR})
+    return parts

@@ -21,19 +21,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import struct
-
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.errors import DiskBuildError
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.oem import MIB, state_size_mib
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.gpt import MIB, mib_up, read_gpt
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.oem import state_size_mib
 
 GIB = 1024 * MIB
-SECTOR = 512
 PERSISTENT_MIN_BYTES = 10 * GIB
 GPT_TAIL_BYTES = MIB
-
-
-def _mib_up(value):
-    return -(-int(value) // MIB) * MIB
 
 
 def min_root_volume_gib(partitions_end, recovery_bytes, content_bytes=0):
@@ -44,29 +38,8 @@ def min_root_volume_gib(partitions_end, recovery_bytes, content_bytes=0):
     """
     state = state_size_mib(recovery_bytes) * MIB
     persistent = PERSISTENT_MIN_BYTES + 2 * int(content_bytes)
-    total = _mib_up(partitions_end) + state + persistent + GPT_TAIL_BYTES
+    total = mib_up(partitions_end) + state + persistent + GPT_TAIL_BYTES
     return -(-total // GIB)
-
-
-def read_gpt(path):
-    """The partitions of a GPT disk image: [{"name", "start", "end"}] in bytes (end exclusive), in table order."""
-    with open(path, "rb") as disk:
-        disk.seek(SECTOR)
-        header = disk.read(92)
-        if len(header) < 92 or header[:8] != b"EFI PART":
-            raise DiskBuildError("%s has no GPT header" % path)
-        entries_lba, count, entry_size = struct.unpack_from("<QII", header, 72)
-        disk.seek(entries_lba * SECTOR)
-        table = disk.read(count * entry_size)
-    parts = []
-    for index in range(len(table) // entry_size):
-        entry = table[index * entry_size:(index + 1) * entry_size]
-        if entry[:16] == b"\0" * 16:  # unused entry
-            continue
-        first, last = struct.unpack_from("<QQ", entry, 32)
-        name = entry[56:128].decode("utf-16-le").split("\0", 1)[0]
-        parts.append({"name": name, "start": first * SECTOR, "end": (last + 1) * SECTOR})
-    return parts
 
 
 def image_min_root_volume_gib(path):
