@@ -13,9 +13,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import os
 
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import sha256_hex
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.runner import q
 
 # Kairos's menu sources the state partition's /grubmenu, copied from here after the reset (6.6 step 3).
@@ -222,10 +222,7 @@ FILES = (
 
 def files_digest():
     """Digest of the extras (a change rebuilds the raw disk)."""
-    digest = hashlib.sha256()
-    for path, mode, text in FILES:
-        digest.update(("%s\0%o\0%s\0" % (path, mode, text)).encode("utf-8"))
-    return digest.hexdigest()
+    return sha256_hex("".join("%s\0%o\0%s\0" % entry for entry in FILES))
 
 
 def stage(directory):
