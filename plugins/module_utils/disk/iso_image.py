@@ -27,11 +27,6 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 REFERENCE_RE = re.compile(r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
-def image_reference(registry, repo, iso_name, tag):
-    """CanvOS's reference of the ISO image: ``<IMAGE_REGISTRY>/<IMAGE_REPO>/<ISO_NAME>:<IMAGE_TAG>``."""
-    return "%s/%s/%s:%s" % (registry, repo, iso_name, tag)
-
-
 def dockerfile(iso_file):
     return "FROM scratch\nCOPY %s /disk/%s\n" % (iso_file, iso_file)
 

@@ -8,11 +8,6 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import 
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import iso_image
 
 
-def test_reference_is_canvos_shape():
-    assert iso_image.image_reference("ttl.sh", "ubuntu", "palette-edge-installer", "v4.9.21-demo") == \
-        "ttl.sh/ubuntu/palette-edge-installer:v4.9.21-demo"
-
-
 def test_dockerfile_holds_only_the_iso_under_disk():
     assert iso_image.dockerfile("edge.iso") == "FROM scratch\nCOPY edge.iso /disk/edge.iso\n"
 
