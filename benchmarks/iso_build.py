@@ -4,8 +4,8 @@
    side by side on the same machine and the same tree:
      bare   - mksquashfs (zstd, same level, all cores) + grub-mkrescue-equivalent xorriso on the host, nothing else;
      module - DiskBuilder.build(<an ISO DiskRequest>, rootfs=<the same exported tree>): the generated script run
-              in the builder container through the Docker SDK (mksquashfs, GRUB images, ESP, xorriso with boot
-              records hashed while written), read-back verification of the checksum, stamp, rename.
+              in the builder container through the Docker SDK, or on the host (the ESP, mksquashfs with GRUB's BIOS
+              image made beside it, xorriso with the ISO hashed as it is written), the .sha256 file, stamp, rename.
    Goal: module <= 1.15 x bare. Each side runs ``--rounds`` times alternately; the medians are compared.
 2. Raw image allocation: allocated bytes of the sparse raw disk vs the bytes of data written into it (squashfs,
    kernel, initrd, GRUB EFI/BIOS images, user data). Goal: allocated <= 1.2 x data.

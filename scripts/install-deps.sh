@@ -14,7 +14,7 @@ PACKAGES=(
     debootstrap debian-archive-keyring
     xorriso squashfs-tools mtools dosfstools e2fsprogs fdisk
     grub-pc-bin grub-efi-amd64-bin grub-common
-    zstd jq
+    zstd jq openssl
     # Linters: ansible-test sanity checks the shell scripts with shellcheck
     shellcheck
     # Boot checks of the built ISO and disk images

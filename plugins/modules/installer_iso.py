@@ -29,9 +29,9 @@ description:
     C(/.edge_custom_config.yaml), and C(local_ui) is extracted into the root filesystem's C(/opt/spectrocloud/).
   - The tools run in the disk builder image, which the module builds from its own Dockerfile
     (C(files/builder/Dockerfile) of the collection; Debian with xorriso, GRUB, mtools, squashfs-tools, dosfstools,
-    e2fsprogs, fdisk) and reuses while its recipe label matches.
-  - The ISO is written under a temporary name and renamed when complete, then checked against the C(.sha256) file
-    written beside it (C(sha256sum) format). A stamp of the inputs digest is kept beside it
+    e2fsprogs, fdisk, openssl) and reuses while its recipe label matches.
+  - The ISO is written under a temporary name, hashed as it is written, and renamed when complete; the C(.sha256)
+    file beside it (C(sha256sum) format) is checked after it is written. A stamp of the inputs digest is kept beside it
     (C(.<ISO_NAME>.iso.edgeforge-inputs)); when the inputs are unchanged and the ISO still matches its checksum,
     nothing is rebuilt (changed=false).
   - Progress lines go to C(<build_dir>/logs/installer_iso.progress.log) while the build runs; the full tool output to

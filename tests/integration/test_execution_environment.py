@@ -23,7 +23,8 @@ pytestmark = pytest.mark.integration
 RPM_TOOLS = {"xorriso": "xorriso", "mksquashfs": "squashfs-tools", "mcopy": "mtools", "mkfs.vfat": "dosfstools",
              "mkfs.ext4": "e2fsprogs", "sfdisk": "util-linux", "qemu-img": "qemu-img", "zstd": "zstd",
              "grub2-mkimage": "grub2-tools", "grub2-mkstandalone": "grub2-tools-extra",
-             "x86_64-efi modules": "grub2-efi-x64-modules", "i386-pc modules": "grub2-pc-modules"}
+             "x86_64-efi modules": "grub2-efi-x64-modules", "i386-pc modules": "grub2-pc-modules",
+             "openssl": "openssl"}
 DAEMONS = {"docker", "docker-ce", "moby-engine", "podman", "containerd"}
 TOKEN = "edgeforgetesttoken0123456789abcd"
 
@@ -102,7 +103,7 @@ EE_STANDIN_BASE = """\
 FROM debian:bookworm-slim
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates xorriso \\
-    squashfs-tools mtools dosfstools e2fsprogs fdisk grub-pc-bin grub-efi-amd64-bin grub-common zstd qemu-utils \\
+    squashfs-tools mtools dosfstools e2fsprogs fdisk grub-pc-bin grub-efi-amd64-bin grub-common zstd qemu-utils openssl \\
  && rm -rf /var/lib/apt/lists/*
 COPY wheels /tmp/wheels
 RUN python3 -m venv /opt/ee && /opt/ee/bin/pip install --no-index --find-links /tmp/wheels {requirements} \\

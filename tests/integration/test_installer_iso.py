@@ -14,6 +14,7 @@ import tarfile
 
 import pytest
 
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import sha256_file
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk import boot_chain
 from tests.integration.disk_artifacts import (ESP_FILES, LOCAL_UI_FILE, SIGNED_GRUB, SIGNED_SHIM, TOKEN, built_iso,
                                               fat_files, grub_menu, image_file, installer_image, run_module,
@@ -264,9 +265,13 @@ def test_bundle_over_3gb_is_cut_into_parts(docker_engine, tmp_path):
             "iso_name": "big-content", "grub_timeout": 0}
     result, proc = run_module(tmp_path, "installer_iso", args)
     assert not result.get("failed"), result.get("msg", "") + proc.stdout
+    # the tiny image has no signed shim and GRUB: the builder's own GRUB is made first and becomes the loader
+    assert result["esp"]["signed"] is False and "Secure Boot" in result["warnings"][0]
+    assert result["esp"]["files"][0] == "EFI/BOOT/bootx64.efi"
     assert result["content_parts"] == [{"name": "big-bundle.tar.zst_part00", "size": 3 * 10 ** 9},
                                        {"name": "big-bundle.tar.zst_part01", "size": 200 * 10 ** 6}]
     iso_path = str(build / "big-content.iso")
+    assert result["sha256"] == sha256_file(iso_path)  # taken as xorriso wrote the 3.2 GB, matches the file
     files = xorriso_listing(iso_path)
     assert files["/opt/spectrocloud/content/big-bundle.tar.zst_part00"] == 3 * 10 ** 9
     assert files["/opt/spectrocloud/content/big-bundle.tar.zst_part01"] == 200 * 10 ** 6

@@ -30,6 +30,8 @@ API (plain Python, no Ansible):
 
   Raises ``BootChainError`` when no loader can be planned (arm64 without signed shim and GRUB; amd64 without them
   and without ``fallback_loader``), ``ValidationError`` for a bad argument.
+- ``has_signed_pair(rootfs, arch)``: whether the root filesystem holds both a signed shim and a signed GRUB (the
+  plan then needs no fallback loader).
 - ``chain_config(search_label, config_path)``: the text of the chainload configuration.
 - ``esp_size(plan, minimum=0)``: bytes a FAT image needs for the plan (MiB-aligned, at least ``minimum``).
 - ``write_esp_image(plan, output, size=None, label="COS_GRUB", progress=None)``: writes the FAT image with mtools
@@ -94,6 +96,12 @@ def find_first(rootfs, candidates):
         if os.path.isfile(host):
             return candidate, host
     return None, None
+
+
+def has_signed_pair(rootfs, arch):
+    """True when ``rootfs`` holds a shim and a GRUB of the search lists: ``plan_esp`` then uses no fallback loader."""
+    _check_arch(arch)
+    return bool(find_first(rootfs, SHIM_PATHS[arch])[0] and find_first(rootfs, GRUB_PATHS[arch])[0])
 
 
 def esp_name(source_path):

@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -36,6 +37,7 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.stamps im
 
 BUILDERS = ("container", "host", "auroraboot")
 ARTIFACTS = {"iso": IsoArtifact, "raw": RawArtifact}
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 class BuildContext:  # pylint: disable=too-many-instance-attributes
@@ -51,6 +53,8 @@ class BuildContext:  # pylint: disable=too-many-instance-attributes
         self.paths, self.mounts = {}, {}
         self.rootfs = self.tree = None
         self.kernel_rel = self.kernel = self.initrd_rel = self.initrd = None
+        # the output's checksum when the script hashed it as it wrote it (else it is read back)
+        self.written_sha256 = None
 
     @staticmethod
     def write(path, text):
@@ -133,12 +137,12 @@ class DiskBuilder:
             self._stage(request, artifact, ctx, rootfs)
             try:
                 built = artifact.assemble(ctx)
-                checksum = self._finish(tmp_output, request.output, request.artifact_mode)
+                checksum = self._finish(tmp_output, request.output, request.artifact_mode, ctx.written_sha256)
             finally:
                 if os.path.exists(tmp_output):
                     os.unlink(tmp_output)
             write_stamps(request.output, checksum, digest)
-            # _finish hashed the file as it lies on disk; reading it a second time (GBs) would only repeat that
+            # the checksum comes from the one pass over the file's bytes; reading it again (GBs) would only repeat it
             if read_sha256_file(request.output + ".sha256") != checksum:
                 raise DiskBuildError("%s.sha256 does not hold the checksum just written" % request.output)
         finally:
@@ -194,11 +198,15 @@ class DiskBuilder:
                 "content": content}, mounts
 
     @staticmethod
-    def _finish(tmp_output, output, mode):
-        """Checksum what is on disk (read back once), give it its mode and put it under its final name."""
+    def _finish(tmp_output, output, mode, written_sha256=None):
+        """Checksum the file (``written_sha256`` when the script hashed it as it wrote it, else read back once), give
+        it its mode and put it under its final name."""
         if not os.path.isfile(tmp_output) or os.path.getsize(tmp_output) == 0:
             raise DiskBuildError("the build of %s produced no file" % os.path.basename(output))
-        checksum = sha256_file(tmp_output)
+        if written_sha256 is not None and not SHA256_HEX.match(written_sha256):
+            raise DiskBuildError("the build of %s wrote no SHA-256 checksum (%r)"
+                                 % (os.path.basename(output), written_sha256))
+        checksum = written_sha256 or sha256_file(tmp_output)
         os.chmod(tmp_output, mode)
         os.replace(tmp_output, output)
         return checksum

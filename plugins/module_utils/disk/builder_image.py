@@ -22,7 +22,7 @@ BUILDER_REPOSITORY = "edgeforge-disk-builder"
 BUILDER_LABEL = "io.edgeforge.disk-builder.recipe"
 
 BUILDER_PACKAGES = ("xorriso", "grub-pc-bin", "grub-efi-amd64-bin", "grub-common", "mtools", "squashfs-tools",
-                    "dosfstools", "e2fsprogs", "fdisk", "zstd")
+                    "dosfstools", "e2fsprogs", "fdisk", "zstd", "openssl")
 
 BUILDER_DOCKERFILE = """\
 # The edgeforge.artifacts disk builder: the tools that turn an installer image's root filesystem into an

@@ -16,7 +16,8 @@ __metaclass__ = type
 import os
 import shutil
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.boot_chain import esp_size, plan_esp
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.boot_chain import (
+    esp_size, has_signed_pair, plan_esp)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.runner import q
 
 # the builder's own GRUB (the fallback loader) is x86_64, and the build requests are amd64 images
@@ -29,6 +30,11 @@ def plan(rootfs, search_label, config_path, fallback_loader, arch=ARCH):
     labelled ``search_label``. Raises boot_chain.BootChainError when no loader can be planned (arm64 without a signed
     pair)."""
     return plan_esp(rootfs, arch, search_label, config_path, fallback_loader=fallback_loader)
+
+
+def needs_fallback(rootfs, arch=ARCH):
+    """True when the image has no signed shim and GRUB pair, so the plan takes the builder's GRUB."""
+    return not has_signed_pair(rootfs, arch)
 
 
 def stage_tree(esp_plan, tree):

@@ -175,3 +175,15 @@ def test_a_missing_installer_image_is_named(tmp_path):
 
     with pytest.raises(MissingImageError, match="img:404"):
         DiskBuilder(NoImage(), builder="host").build(DiskRequest("raw", "img:404", str(tmp_path)))
+
+
+def test_finish_takes_the_checksum_written_with_the_file(tmp_path):
+    finish = DiskBuilder._finish  # pylint: disable=protected-access
+    tmp = tmp_path / ".x.iso.partial"
+    tmp.write_bytes(b"iso")
+    written = "ab" * 32  # not the file's: a checksum taken as the file was written is not taken again
+    assert finish(str(tmp), str(tmp_path / "x.iso"), 0o600, written) == written
+    tmp.write_bytes(b"iso")
+    with pytest.raises(DiskBuildError, match="wrote no SHA-256 checksum"):
+        finish(str(tmp), str(tmp_path / "y.iso"), 0o600, "-")
+    assert tmp.exists() and not (tmp_path / "y.iso").exists()

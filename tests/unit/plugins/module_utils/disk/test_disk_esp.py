@@ -33,6 +33,7 @@ def test_signed_pair_is_planned_and_staged(tmp_path, fallback):
     _file(rootfs, GRUB, b"signed grub")
     plan = esp.plan(str(rootfs), "COS_LIVE", "/boot/grub2/grub.cfg", fallback)
     assert plan["signed"] and plan["warnings"] == []
+    assert not esp.needs_fallback(str(rootfs))  # the ISO build then skips making the builder's GRUB
     tree = esp.stage_tree(plan, str(tmp_path / "esp"))
 
     def read(rel):
@@ -51,6 +52,7 @@ def test_without_a_signed_pair_the_builders_grub_is_the_loader_with_a_warning(tm
     _file(rootfs, SHIM, b"shim alone")
     plan = esp.plan(str(rootfs), "COS_RECOVERY", "/grub2/grub.cfg", fallback)
     assert not plan["signed"] and "Secure Boot enabled refuse" in plan["warnings"][0]
+    assert esp.needs_fallback(str(rootfs))
     tree = esp.stage_tree(plan, str(tmp_path / "esp"))
     with open(os.path.join(tree, "EFI/BOOT/bootx64.efi"), "rb") as handle:
         assert handle.read() == b"the builder's own GRUB"

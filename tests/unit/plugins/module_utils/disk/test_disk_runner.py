@@ -18,7 +18,7 @@ def test_shipped_dockerfile_is_the_one_the_modules_build():
     with open(os.path.join(REPO, "files", "builder", "Dockerfile"), encoding="utf-8") as handle:
         assert handle.read() == builder_image.BUILDER_DOCKERFILE
     for package in ("xorriso", "grub-pc-bin", "grub-efi-amd64-bin", "mtools", "squashfs-tools", "dosfstools",
-                    "e2fsprogs", "fdisk"):
+                    "e2fsprogs", "fdisk", "openssl"):
         assert package in builder_image.BUILDER_DOCKERFILE
 
 
