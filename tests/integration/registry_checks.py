@@ -6,9 +6,12 @@ import os
 import textwrap
 import uuid
 
+from tests.testbed.session_names import mark
+
 
 def unique(prefix="edgeforge-test"):
-    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+    """A name no other run uses; the engine's tags holding it are removed when the session ends."""
+    return mark("%s-%s" % (prefix, uuid.uuid4().hex[:8]))
 
 
 def split_ref(reference, registry):

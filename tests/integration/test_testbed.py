@@ -10,6 +10,7 @@ import docker
 import pytest
 
 from tests.testbed.services import TestbedError, push_image
+from tests.testbed.session_names import is_session_tag, remove_session_tags
 from tests.testbed.standins import BASE_TAGS, PE_VERSIONS, PROVIDER_VERSIONS, package_version, recipes
 
 pytestmark = pytest.mark.integration
@@ -179,3 +180,17 @@ def test_alpine_helper_standin_has_upx_and_a_shell(docker_engine, standin_images
         remove=True, network_disabled=True).decode()
     assert out.splitlines()[0].endswith("/upx") and out.splitlines()[1].startswith("upx ")
     assert "stand-in of CanvOS's Alpine helper edge/canvos/alpine:3.20" in out
+
+
+def test_the_sessions_own_tags_are_removed_and_the_layers_kept(docker_engine, tiny_image):
+    """What the docker_engine fixture does when the session ends, on names of this test alone."""
+    client = docker_engine.client
+    tag, image = tiny_image
+    marker = "edgeforge-test-names-%s" % uuid.uuid4().hex[:8]
+    prefix = "127.0.0.1:1/"  # no registry listens there: a name only this test uses
+    for repository, new_tag in ((marker, "a"), ("other-repo", "%s-b" % marker), (prefix + marker, "c")):
+        client.api.tag(image.id, repository, new_tag)
+    removed = remove_session_tags(client, markers={marker}, prefixes={prefix})
+    assert sorted(removed) == sorted(["%s:a" % marker, "other-repo:%s-b" % marker, "%s%s:c" % (prefix, marker)])
+    assert client.images.get(image.id).tags == [tag]  # the tag of another name and the layers stay
+    assert not is_session_tag(tag, markers={marker}, prefixes={prefix})
