@@ -67,6 +67,9 @@ def atomic_write(path, data, mode=0o644):
             handle.write(data)
 
 
+SHA256_HEX_RE = re.compile(r"^[0-9a-f]{64}$")  # a SHA-256 digest as sha256sum and hexdigest() print it
+
+
 def sha256_hex(data):
     """The SHA-256 hex digest of ``data`` (str as UTF-8, or bytes)."""
     if isinstance(data, str):

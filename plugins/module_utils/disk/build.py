@@ -18,12 +18,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import re
 import shutil
 import tempfile
 import time
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError, sha256_file
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
+    SHA256_HEX_RE, ValidationError, sha256_file)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.builder_image import (
     DEFAULT_BUILDER_BASE, ensure_builder_image)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.errors import DiskBuildError, MissingImageError
@@ -37,7 +37,6 @@ from ansible_collections.edgeforge.artifacts.plugins.module_utils.disk.stamps im
 
 BUILDERS = ("container", "host", "auroraboot")
 ARTIFACTS = {"iso": IsoArtifact, "raw": RawArtifact}
-SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 class BuildContext:  # pylint: disable=too-many-instance-attributes
@@ -203,7 +202,7 @@ class DiskBuilder:
         it its mode and put it under its final name."""
         if not os.path.isfile(tmp_output) or os.path.getsize(tmp_output) == 0:
             raise DiskBuildError("the build of %s produced no file" % os.path.basename(output))
-        if written_sha256 is not None and not SHA256_HEX.match(written_sha256):
+        if written_sha256 is not None and not SHA256_HEX_RE.match(written_sha256):
             raise DiskBuildError("the build of %s wrote no SHA-256 checksum (%r)"
                                  % (os.path.basename(output), written_sha256))
         checksum = written_sha256 or sha256_file(tmp_output)

@@ -18,12 +18,12 @@ import secrets
 import shutil
 import tempfile
 
-from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import ValidationError, sha256_file
+from ansible_collections.edgeforge.artifacts.plugins.module_utils.common import (
+    SHA256_HEX_RE, ValidationError, sha256_file)
 from ansible_collections.edgeforge.artifacts.plugins.module_utils.docker.references import parse_reference
 
 SHA256_LABEL = "org.edgeforge.artifacts.iso.sha256"
 NAME_LABEL = "org.edgeforge.artifacts.iso.name"
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 REFERENCE_RE = re.compile(r"^[a-z0-9]([a-z0-9._/:-]*[a-z0-9])?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
@@ -42,7 +42,7 @@ def check_inputs(iso_path, reference, iso_sha256=None):
         raise ValidationError("iso_path", iso_path, "a file named <ISO_NAME>.iso")
     if iso_sha256:
         digest = str(iso_sha256).strip().lower()
-        if not SHA256_RE.match(digest):
+        if not SHA256_HEX_RE.match(digest):
             raise ValidationError("iso_sha256", iso_sha256, "the 64 hex digits of the ISO's SHA-256")
         return digest
     return sha256_file(iso_path)
