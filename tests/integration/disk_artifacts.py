@@ -9,7 +9,6 @@ share them instead of squashing the same root filesystem several times.
 
 from __future__ import annotations
 
-import atexit
 import io
 import json
 import os
@@ -20,6 +19,7 @@ import tarfile
 import textwrap
 
 from tests.integration.helpers import run_playbook
+from tests.testbed.session_names import mark
 
 # unique per test run: a run never builds on, or removes, what another run (or a leftover) tagged
 RUN_ID = secrets.token_hex(4)
@@ -28,16 +28,6 @@ TINY_TAG = "edgeforge-test-iso-tiny:run-%s" % RUN_ID
 TOKEN = "edgeforge-token-" + secrets.token_hex(8)  # must never appear in any output
 LOCAL_UI_FILE = "local-ui/index.html"  # what the test local-ui.tar holds
 _CACHE = {}
-
-
-def _remove_at_exit(client, tag):
-    """The run's own image tags go when the test session ends (the layers stay cached for the next run)."""
-    def remove():
-        try:
-            client.api.remove_image(tag, noprune=True)
-        except Exception:  # pylint: disable=broad-except  # already gone, or still used: nothing to clean
-            pass
-    atexit.register(remove)
 
 
 def _build(client, tag, dockerfile, files=None):
@@ -53,8 +43,7 @@ def _build(client, tag, dockerfile, files=None):
                                   decode=True):
         if "error" in event:
             raise RuntimeError("build of %s failed: %s" % (tag, event["error"]))
-    _remove_at_exit(client, tag)
-    return tag
+    return mark(tag)  # the run's own tag goes when the session ends (tests/testbed/session_names.py)
 
 
 def installer_image(docker_engine, standin_images):
